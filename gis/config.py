@@ -1,0 +1,587 @@
+"""The pilot configuration (试点配置): parse and validate a pilot YAML file.
+
+The format is fixed by CONTRACT §2. Every problem raises :class:`~fiveplans.errors.ConfigError`
+with a message that names the YAML file, the key and the fix; nothing touches the data files
+beyond checking that they exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fiveplans.crs import CrsSpec, parse_crs
+from fiveplans.errors import ConfigError
+
+__all__ = [
+    "PLAN_KEYS",
+    "SOURCE_KEYS",
+    "LogisticsConfig",
+    "PilotConfig",
+    "SourceConfig",
+    "Thresholds",
+    "read_config",
+]
+
+log = logging.getLogger(__name__)
+
+#: The five plans (五规), in the order reports show them.
+PLAN_KEYS: tuple[str, ...] = ("cluster", "land_use", "urban", "ecology", "infrastructure")
+#: Every layer key a pilot can carry, plans first; also the layer names of ``integrated.gpkg``.
+SOURCE_KEYS: tuple[str, ...] = (
+    *PLAN_KEYS,
+    "current",
+    "roads",
+    "centres",
+    "suppliers",
+    "clusters",
+    "districts",
+    "boundary",
+)
+PLAN_LABELS: dict[str, str] = {
+    "cluster": "产业集聚区总体规划 Zone master plan",
+    "land_use": "土地利用总体规划 Land-use master plan",
+    "urban": "城市总体规划 Urban master plan",
+    "ecology": "生态环境规划 Ecological plan",
+    "infrastructure": "区域公共服务基础设施规划 Regional infrastructure plan",
+    "current": "土地利用现状 Current land use",
+    "roads": "道路网 Road network",
+    "centres": "城镇中心 City and county centres",
+    "suppliers": "配套企业 Suppliers",
+    "clusters": "产业集群核心 Cluster cores",
+    "districts": "行政区 Districts",
+    "boundary": "规划范围 Planning boundary",
+}
+
+_TOP_KEYS = {
+    "name",
+    "id",
+    "crs",
+    "boundary",
+    "plans",
+    "current",
+    "roads",
+    "centres",
+    "suppliers",
+    "clusters",
+    "districts",
+    "logistics",
+    "thresholds",
+    "ledger",
+    "codes",
+}
+_SOURCE_FIELDS = {
+    "path",
+    "layer",
+    "crs",
+    "encoding",
+    "field",
+    "scheme",
+    "id",
+    "x",
+    "y",
+    "control_points",
+    "industry",
+    "towgs84",
+    "helmert",
+    "codes",
+}
+_ID_RE = re.compile(r"^[a-z0-9_-]+$")
+_SPEED_DEFAULTS = {
+    "motorway": 100.0,
+    "trunk": 80.0,
+    "primary": 60.0,
+    "secondary": 50.0,
+    "tertiary": 40.0,
+    "default": 30.0,
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One layer source of the pilot: where it is and how to read it.
+
+    Attributes mirror the YAML keys of CONTRACT §2. ``path`` is resolved against the YAML's
+    folder (a ``postgresql://`` URL is kept as text in ``url``).
+    """
+
+    key: str
+    path: Path | None
+    url: str | None = None
+    layer: tuple[str, ...] = ()
+    crs: CrsSpec | None = None
+    encoding: str | None = None
+    field: str | None = None
+    scheme: str | None = None
+    id: str | None = None
+    x: str | None = None
+    y: str | None = None
+    control_points: Path | None = None
+    industry: str | None = None
+    towgs84: tuple[float, ...] | None = None
+    codes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """The file or table as a user wrote it, for messages."""
+        if self.url is not None:
+            return f"{_hide_password(self.url)} {','.join(self.layer)}".strip()
+        return str(self.path)
+
+    @property
+    def where(self) -> str:
+        """``key (file[, layer L][, field F])`` — the prefix of every message about this source."""
+        parts = [self.location]
+        if self.layer and self.url is None:
+            parts.append(f"layer {', '.join(self.layer)}")
+        if self.field:
+            parts.append(f"field {self.field}")
+        return f"{self.key} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class LogisticsConfig:
+    """Travel-time settings (CONTRACT §2 ``logistics``)."""
+
+    radius_min: float | dict[str, float] = 60.0
+    speeds_kmh: dict[str, float] = dataclasses.field(default_factory=lambda: dict(_SPEED_DEFAULTS))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Geometry thresholds (CONTRACT §2 ``thresholds``)."""
+
+    sliver_m2: float = 400.0
+    buffer_m: float = 0.0
+
+
+@dataclass(frozen=True)
+class PilotConfig:
+    """A validated pilot configuration."""
+
+    path: Path
+    name: str
+    id: str
+    crs: CrsSpec | None
+    sources: dict[str, SourceConfig]
+    logistics: LogisticsConfig
+    thresholds: Thresholds
+    ledger: Path | None = None
+    codes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        """The YAML file's folder, against which relative paths resolve."""
+        return self.path.parent
+
+    @property
+    def plans(self) -> dict[str, SourceConfig]:
+        """The plan sources present, in :data:`PLAN_KEYS` order."""
+        return {k: self.sources[k] for k in PLAN_KEYS if k in self.sources}
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _closest(word: str, options: set[str] | list[str]) -> str:
+    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.5)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+class _Ctx:
+    """Message builder bound to one YAML file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.path}: '{key}': {problem}. Fix: {fix}")
+
+
+def read_config(path: str | os.PathLike[str]) -> PilotConfig:
+    """Read and validate a pilot YAML file.
+
+    Parameters
+    ----------
+    path
+        The pilot YAML (UTF-8). Relative paths inside it resolve against its folder.
+
+    Returns
+    -------
+    PilotConfig
+
+    Raises
+    ------
+    ConfigError
+        Unreadable or non-UTF-8 file, bad YAML, unknown keys, missing required keys or files,
+        bad ids or CRS strings — each naming the key and the fix.
+    """
+    path = Path(path).expanduser().resolve()
+    ctx = _Ctx(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: pilot file not found. Fix: give the path of an existing pilot YAML "
+            "(try `fiveplans demo` for an example)."
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = ""
+        try:
+            raw.decode("gb18030")
+            hint = " It looks like GBK/GB18030."
+        except UnicodeDecodeError:
+            pass
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.start}).{hint} Fix: save the file as UTF-8 "
+            "(e.g. in VS Code: 'Save with Encoding' → UTF-8; or `iconv -f GBK -t UTF-8`)."
+        ) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"{path}: invalid YAML{at}: {getattr(exc, 'problem', exc)}. "
+            "Fix: check indentation and quoting there."
+        ) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (name:, boundary:, plans:, …), "
+            f"found {type(doc).__name__}. Fix: see CONTRACT §2 or run `fiveplans demo`."
+        )
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        key = sorted(map(str, unknown))[0]
+        raise ctx.error(
+            key,
+            "unknown key",
+            f"remove it or correct the spelling.{_closest(key, _TOP_KEYS)} "
+            f"Valid keys: {', '.join(sorted(_TOP_KEYS))}",
+        )
+
+    name = doc.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ctx.error(
+            "name", "missing or empty", "add a display name, e.g. `name: 示范产业集聚区`"
+        )
+    pilot_id = doc.get("id", path.stem)
+    if not isinstance(pilot_id, str) or not _ID_RE.match(pilot_id):
+        hint = re.sub(r"[^a-z0-9_-]+", "_", str(pilot_id).lower()).strip("_") or "pilot1"
+        raise ctx.error(
+            "id",
+            f"'{pilot_id}' is not a valid id (lower-case letters, digits, '_' and '-' only)",
+            f"use e.g. `id: {hint}`",
+        )
+    crs = _parse_crs(ctx, "crs", doc.get("crs"))
+    if crs is not None and crs.offset is not None:
+        raise ctx.error(
+            "crs",
+            f"the working CRS cannot be the web-map offset '{crs.text}'",
+            "give a projected CRS in metres, e.g. `crs: EPSG:4547`, or omit it",
+        )
+    if crs is not None and (crs.crs is None or not crs.crs.is_projected):
+        raise ctx.error(
+            "crs",
+            f"the working CRS '{crs.text}' is not projected; areas and distances need metres",
+            "use a CGCS2000 Gauss-Kruger CRS, e.g. `crs: EPSG:4547` (3° zone 38, CM 114°E), "
+            "or omit it to take the zone of the boundary centroid",
+        )
+    codes = _mapping(ctx, "codes", doc.get("codes", {}))
+
+    sources: dict[str, SourceConfig] = {}
+    if "boundary" not in doc:
+        raise ctx.error("boundary", "missing", "add `boundary: boundary.gpkg` (规划范围)")
+    sources["boundary"] = _source(ctx, "boundary", doc["boundary"], layer_key="boundary")
+    plans = doc.get("plans")
+    if not isinstance(plans, dict):
+        raise ctx.error(
+            "plans",
+            "missing or not a mapping",
+            "add `plans:` with at least land_use and one of cluster/urban",
+        )
+    for key, value in plans.items():
+        if key not in PLAN_KEYS:
+            raise ctx.error(
+                f"plans.{key}",
+                "unknown plan",
+                f"use one of {', '.join(PLAN_KEYS)}.{_closest(str(key), list(PLAN_KEYS))}",
+            )
+        sources[key] = _source(ctx, f"plans.{key}", value, layer_key=key)
+    if "land_use" not in sources:
+        raise ctx.error(
+            "plans.land_use",
+            "missing: the land-use master plan (土地利用总体规划) is required",
+            "add `land_use: {path: …, field: …, scheme: tdytq}` under plans",
+        )
+    if "cluster" not in sources and "urban" not in sources:
+        raise ctx.error(
+            "plans",
+            "needs the zone master plan (cluster) or the urban master plan (urban)",
+            "add `cluster: {…}` or `urban: {…}` under plans",
+        )
+    for key in ("current", "roads", "centres", "suppliers", "clusters", "districts"):
+        if doc.get(key) is not None:
+            sources[key] = _source(ctx, key, doc[key], layer_key=key)
+
+    ledger = None
+    if doc.get("ledger") is not None:
+        ledger = _existing_path(ctx, "ledger", doc["ledger"])
+
+    return PilotConfig(
+        path=path,
+        name=name.strip(),
+        id=pilot_id,
+        crs=crs,
+        sources=sources,
+        logistics=_logistics(ctx, doc.get("logistics") or {}),
+        thresholds=_thresholds(ctx, doc.get("thresholds") or {}),
+        ledger=ledger,
+        codes=codes,
+    )
+
+
+def _mapping(ctx: _Ctx, key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.error(key, f"expected a mapping, found {value!r}", f"write `{key}: {{…}}`")
+    return dict(value)
+
+
+def _parse_crs(ctx: _Ctx, key: str, value: Any) -> CrsSpec | None:
+    if value is None:
+        return None
+    try:
+        return parse_crs(value, key=key)
+    except ConfigError as exc:
+        raise ConfigError(f"{ctx.path}: {exc}") from None
+
+
+def _existing_path(ctx: _Ctx, key: str, value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.error(key, f"expected a file path, found {value!r}", "give a path as text")
+    path = (ctx.path.parent / value.strip()).resolve()
+    if not path.exists():
+        folder = path.parent
+        near = ""
+        if folder.is_dir():
+            names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+            near = _closest(path.name, names)
+            if not near and names:
+                near = f" The folder has: {', '.join(names[:8])}{' …' if len(names) > 8 else ''}."
+        raise ctx.error(
+            key,
+            f"file not found: {path}",
+            f"check the path (relative paths start at the YAML's folder {ctx.path.parent}).{near}",
+        )
+    return path
+
+
+def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
+    """Validate one layer source; ``key`` is its YAML path, ``layer_key`` its layer name."""
+    if isinstance(value, str):
+        value = {"path": value}
+    if not isinstance(value, dict):
+        raise ctx.error(
+            key, f"expected a path or a mapping, found {value!r}", f"write `{key}: {{path: …}}`"
+        )
+    unknown = set(value) - _SOURCE_FIELDS
+    if unknown:
+        bad = sorted(map(str, unknown))[0]
+        raise ctx.error(
+            f"{key}.{bad}",
+            "unknown option",
+            f"remove it.{_closest(bad, _SOURCE_FIELDS)} Valid: {', '.join(sorted(_SOURCE_FIELDS))}",
+        )
+    if "path" not in value:
+        raise ctx.error(key, "no `path`", f"add `path: …` to {key}")
+    raw_path = value["path"]
+    url = None
+    path: Path | None = None
+    if isinstance(raw_path, str) and raw_path.startswith(("postgresql://", "postgres://")):
+        url = raw_path
+        if not value.get("layer"):
+            raise ctx.error(
+                f"{key}.layer",
+                "a PostGIS source needs the table",
+                "add `layer: schema.table`",
+            )
+    else:
+        path = _existing_path(ctx, f"{key}.path", raw_path)
+
+    layer = value.get("layer")
+    if layer is None:
+        layers: tuple[str, ...] = ()
+    elif isinstance(layer, str) and layer.strip():
+        layers = (layer.strip(),)
+    elif isinstance(layer, list) and layer and all(isinstance(v, str) and v for v in layer):
+        layers = tuple(layer)
+    else:
+        raise ctx.error(
+            f"{key}.layer",
+            f"expected a layer name or a list of names, found {layer!r}",
+            "e.g. `layer: TDYTQ`",
+        )
+
+    strings: dict[str, str | None] = {}
+    for opt in ("encoding", "field", "scheme", "id", "x", "y", "industry"):
+        v = value.get(opt)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            raise ctx.error(f"{key}.{opt}", f"expected text, found {v!r}", f"write `{opt}: NAME`")
+        strings[opt] = v.strip() if isinstance(v, str) else None
+    if strings["encoding"] is not None:
+        import codecs
+
+        try:
+            codecs.lookup(strings["encoding"])
+        except LookupError:
+            raise ctx.error(
+                f"{key}.encoding",
+                f"unknown encoding '{strings['encoding']}'",
+                "use e.g. GBK, GB18030 or UTF-8, or omit it to detect the encoding",
+            ) from None
+    if strings["scheme"] is not None:
+        from fiveplans.layers.legend import schemes
+
+        known = schemes()
+        if strings["scheme"] not in known:
+            raise ctx.error(
+                f"{key}.scheme",
+                f"unknown code scheme '{strings['scheme']}'",
+                f"use one of {', '.join(known)}.{_closest(strings['scheme'], known)}",
+            )
+    if (strings["scheme"] is None) != (strings["field"] is None) and layer_key in (
+        *PLAN_KEYS,
+        "current",
+    ):
+        missing = "scheme" if strings["scheme"] is None else "field"
+        raise ctx.error(
+            f"{key}.{missing}",
+            f"a plan needs both `field` (the classification field) and `scheme` (its code table); {missing} is missing",
+            f"add `{missing}: …`",
+        )
+    if layer_key in (*PLAN_KEYS, "current") and strings["field"] is None:
+        raise ctx.error(
+            f"{key}.field",
+            "missing: which field holds the land-use code",
+            f"add `field: …` and `scheme: …` to {key}",
+        )
+    if (strings["x"] is None) != (strings["y"] is None):
+        raise ctx.error(f"{key}.x/y", "give both `x` and `y` columns", "add the missing one")
+    if path is not None and path.suffix.lower() == ".csv" and strings["x"] is None:
+        raise ctx.error(
+            key,
+            "a CSV source needs its coordinate columns",
+            "add `x: lon` and `y: lat` (and `crs:`)",
+        )
+
+    control_points = None
+    if value.get("control_points") is not None:
+        control_points = _existing_path(ctx, f"{key}.control_points", value["control_points"])
+    towgs84 = _towgs84(ctx, key, value)
+    return SourceConfig(
+        key=layer_key,
+        path=path,
+        url=url,
+        layer=layers,
+        crs=_parse_crs(ctx, f"{key}.crs", value.get("crs")),
+        encoding=strings["encoding"],
+        field=strings["field"],
+        scheme=strings["scheme"],
+        id=strings["id"],
+        x=strings["x"],
+        y=strings["y"],
+        control_points=control_points,
+        industry=strings["industry"],
+        towgs84=towgs84,
+        codes=_mapping(ctx, f"{key}.codes", value.get("codes")),
+    )
+
+
+def _towgs84(ctx: _Ctx, key: str, value: dict[str, Any]) -> tuple[float, ...] | None:
+    given = [k for k in ("towgs84", "helmert") if value.get(k) is not None]
+    if not given:
+        return None
+    if len(given) == 2:
+        raise ctx.error(f"{key}.helmert", "give `towgs84` or `helmert`, not both", "keep one")
+    opt = given[0]
+    params = value[opt]
+    if isinstance(params, str):
+        params = [p for p in re.split(r"[,\s]+", params.strip()) if p]
+    try:
+        numbers = tuple(float(p) for p in params)
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) not in (3, 7) or not all(math.isfinite(n) for n in numbers):
+        raise ctx.error(
+            f"{key}.{opt}",
+            f"expected 3 or 7 numbers (dx, dy, dz [m], rx, ry, rz [arc-seconds], ds [ppm]), found {params!r}",
+            f"write e.g. `{opt}: [24.0, -123.0, -94.0, 0.02, -0.25, -0.13, 1.1]` "
+            "with the parameters your surveying bureau published",
+        )
+    return numbers
+
+
+def _number(ctx: _Ctx, key: str, value: Any, *, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ctx.error(
+            key, f"expected a number, found {value!r}", f"write `{key.split('.')[-1]}: 60`"
+        )
+    if not low <= value <= high:
+        raise ctx.error(
+            key, f"{value} is out of range", f"use a value between {low:g} and {high:g}"
+        )
+    return float(value)
+
+
+def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
+    doc = _mapping(ctx, "logistics", doc)
+    unknown = set(doc) - {"radius_min", "speeds_kmh"}
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ctx.error(f"logistics.{bad}", "unknown option", "use radius_min and speeds_kmh")
+    radius: float | dict[str, float] = 60.0
+    if "radius_min" in doc:
+        value = doc["radius_min"]
+        if isinstance(value, dict):
+            radius = {
+                str(k): _number(ctx, f"logistics.radius_min.{k}", v, low=1, high=1440)
+                for k, v in value.items()
+            }
+            if not radius:
+                raise ctx.error("logistics.radius_min", "empty table", "give minutes per industry")
+        else:
+            radius = _number(ctx, "logistics.radius_min", value, low=1, high=1440)
+    speeds = dict(_SPEED_DEFAULTS)
+    for k, v in _mapping(ctx, "logistics.speeds_kmh", doc.get("speeds_kmh")).items():
+        speeds[str(k)] = _number(ctx, f"logistics.speeds_kmh.{k}", v, low=0.1, high=200)
+    return LogisticsConfig(radius_min=radius, speeds_kmh=speeds)
+
+
+def _thresholds(ctx: _Ctx, doc: Any) -> Thresholds:
+    doc = _mapping(ctx, "thresholds", doc)
+    unknown = set(doc) - {"sliver_m2", "buffer_m"}
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ctx.error(
+            f"thresholds.{bad}",
+            "unknown option",
+            f"use sliver_m2 or buffer_m.{_closest(bad, {'sliver_m2', 'buffer_m'})}",
+        )
+    return Thresholds(
+        sliver_m2=_number(ctx, "thresholds.sliver_m2", doc.get("sliver_m2", 400), low=0, high=1e6),
+        buffer_m=_number(ctx, "thresholds.buffer_m", doc.get("buffer_m", 0), low=0, high=1e5),
+    )

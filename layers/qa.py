@@ -1,0 +1,238 @@
+"""Quality checks on load (数据质量检查): repair, count and report, never hide.
+
+Each check returns rows for the layer's QA table (``check``, ``count``, ``area_m2``,
+``detail``) — the table that goes to the run's outputs and whose problems become warnings in
+``summary.json``. Areas are planar m² and only computed once the layer is in the projected
+working CRS.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = [
+    "GeometryKind",
+    "QARow",
+    "coverage_overlaps",
+    "duplicate_geometries",
+    "qa_table",
+    "repair_geometries",
+]
+
+log = logging.getLogger(__name__)
+
+GeometryKind = Literal["polygon", "line", "point", "any", "point_or_polygon"]
+
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+_LINEAR = {"LineString", "MultiLineString", "LinearRing"}
+_PUNTAL = {"Point", "MultiPoint"}
+_ALLOWED: dict[str, set[str]] = {
+    "polygon": _POLYGONAL,
+    "line": _LINEAR,
+    "point": _PUNTAL,
+    "point_or_polygon": _POLYGONAL | _PUNTAL,
+    "any": _POLYGONAL | _LINEAR | _PUNTAL,
+}
+
+
+@dataclass(frozen=True)
+class QARow:
+    """One finding of a quality check."""
+
+    check: str
+    count: int
+    area_m2: float | None = None
+    detail: str = ""
+    warn: bool = True
+
+
+def qa_table(layer: str, rows: list[QARow]) -> pd.DataFrame:
+    """The rows of one layer as a table with a ``layer`` column."""
+    return pd.DataFrame(
+        [
+            {
+                "layer": layer,
+                "check": r.check,
+                "count": r.count,
+                "area_m2": r.area_m2,
+                "detail": r.detail,
+                "warn": r.warn,
+            }
+            for r in rows
+        ],
+        columns=["layer", "check", "count", "area_m2", "detail", "warn"],
+    )
+
+
+def _keep_kind(geoms: np.ndarray, allowed: set[str]) -> np.ndarray:
+    """From each geometry keep the parts of the allowed type (e.g. polygons of a collection)."""
+    out = geoms.copy()
+    types = shapely.get_type_id(geoms)
+    collections = np.flatnonzero(types == 7)
+    for i in collections:
+        parts = [p for p in shapely.get_parts(geoms[i]) if p.geom_type in allowed]
+        if not parts:
+            out[i] = None
+        else:
+            out[i] = shapely.union_all(parts) if len(parts) > 1 else parts[0]
+    return out
+
+
+def repair_geometries(
+    gdf: gpd.GeoDataFrame, *, kind: GeometryKind, where: str, id_column: str | None = None
+) -> tuple[gpd.GeoDataFrame, list[QARow]]:
+    """Drop Z/M, drop null and empty geometries, repair invalid ones (polygonal parts kept).
+
+    Returns a new frame (the input is not changed) and the QA rows. Geometry types outside
+    ``kind`` raise :class:`~fiveplans.errors.DataError` naming example features.
+    """
+    from fiveplans.errors import DataError
+
+    rows: list[QARow] = []
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+
+    has_z = shapely.has_z(geoms)
+    n_z = int(np.count_nonzero(has_z))
+    if n_z:
+        geoms = shapely.force_2d(geoms)
+        rows.append(QARow("z_dropped 去除Z值", n_z, detail="Z/M coordinates dropped", warn=False))
+
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing:
+        ids = _examples(gdf, missing, id_column)
+        rows.append(QARow("empty_geometry 空几何", n_missing, detail=f"dropped; e.g. {ids}"))
+        log.warning("%s: %d null or empty geometries dropped (e.g. %s)", where, n_missing, ids)
+
+    keep = ~missing
+    valid = np.ones(len(geoms), dtype=bool)
+    valid[keep] = shapely.is_valid(geoms[keep])
+    invalid = keep & ~valid
+    n_invalid = int(np.count_nonzero(invalid))
+    allowed = _ALLOWED[kind]
+    if n_invalid:
+        reasons = shapely.is_valid_reason(geoms[invalid][:3])
+        ids = _examples(gdf, invalid, id_column)
+        repaired = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+        geoms[invalid] = _keep_kind(np.asarray(repaired, dtype=object), allowed)
+        rows.append(
+            QARow(
+                "invalid_repaired 无效几何已修复",
+                n_invalid,
+                detail=f"repaired with make_valid (structure); e.g. {ids}: {'; '.join(reasons)}",
+            )
+        )
+        collapsed = keep & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        n_collapsed = int(np.count_nonzero(collapsed))
+        if n_collapsed:
+            rows.append(
+                QARow(
+                    "collapsed_dropped 退化几何已删除",
+                    n_collapsed,
+                    detail=f"invalid geometries with no {kind} part left; e.g. "
+                    f"{_examples(gdf, collapsed, id_column)}",
+                )
+            )
+        keep = keep & ~collapsed
+
+    types = shapely.get_type_id(geoms[keep])
+    names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )
+    type_names = names[types] if len(types) else np.array([], dtype=str)
+    bad = ~np.isin(type_names, list(allowed))
+    if bad.any():
+        kept_idx = np.flatnonzero(keep)
+        bad_mask = np.zeros(len(geoms), dtype=bool)
+        bad_mask[kept_idx[bad]] = True
+        found = pd.Series(type_names[bad]).value_counts().to_dict()
+        raise DataError(
+            f"{where}: expected {kind} geometries but found "
+            f"{', '.join(f'{n} × {t}' for t, n in found.items())} "
+            f"(e.g. features {_examples(gdf, bad_mask, id_column)}). Fix: split the layer by "
+            "geometry type in GIS/CAD and load only the "
+            f"{kind}s here (or name the right layer with `layer:`)."
+        )
+    out = gdf.copy()
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    return out.loc[keep], rows
+
+
+def _examples(gdf: gpd.GeoDataFrame, mask: np.ndarray, id_column: str | None, n: int = 3) -> str:
+    idx = np.flatnonzero(mask)[:n]
+    if id_column and id_column in gdf.columns:
+        values = gdf[id_column].iloc[idx].tolist()
+        return ", ".join(f"{id_column}={v}" for v in values)
+    return ", ".join(f"row {i + 1}" for i in idx)
+
+
+def duplicate_geometries(gdf: gpd.GeoDataFrame) -> QARow | None:
+    """Features whose geometry repeats another's exactly (after normalisation)."""
+    if len(gdf) < 2:
+        return None
+    wkb = shapely.to_wkb(shapely.normalize(gdf.geometry.values), hex=False)
+    dup = pd.Series(wkb).duplicated(keep="first").to_numpy()
+    n = int(dup.sum())
+    if not n:
+        return None
+    area = float(shapely.area(gdf.geometry.values[dup]).sum())
+    return QARow(
+        "duplicate_geometry 重复图斑",
+        n,
+        area_m2=area,
+        detail=f"{n} features repeat an earlier geometry (rows {', '.join(str(i + 1) for i in np.flatnonzero(dup)[:5])})",
+    )
+
+
+def coverage_overlaps(gdf: gpd.GeoDataFrame, *, tolerance_m2: float = 1.0) -> QARow | None:
+    """Overlaps between features of one plan, which should be a coverage (no overlaps).
+
+    Pairs whose interiors intersect are found with an STRtree; overlap pieces smaller than
+    ``tolerance_m2`` (digitising noise) are ignored.
+    """
+    geoms = gdf.geometry.values
+    if len(geoms) < 2:
+        return None
+    polys = shapely.get_type_id(geoms) >= 3
+    if not polys.any():
+        return None
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    if not len(left):
+        return None
+    interior = shapely.relate_pattern(geoms[left], geoms[right], "T********")
+    left, right = left[interior], right[interior]
+    if not len(left):
+        return None
+    areas = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    big = areas >= tolerance_m2
+    if not big.any():
+        return None
+    total = float(areas[big].sum())
+    worst = np.argsort(-areas[big])[:3]
+    lb, rb, ab = left[big], right[big], areas[big]
+    examples = "; ".join(f"rows {lb[i] + 1} & {rb[i] + 1}: {ab[i]:.1f} m²" for i in worst)
+    return QARow(
+        "overlap 图斑重叠",
+        int(big.sum()),
+        area_m2=total,
+        detail=f"a plan should be a coverage without overlaps; largest: {examples}",
+    )
