@@ -498,61 +498,61 @@ def apply_legend(
     if not isinstance(values, pd.Series):
         raise TypeError(f"apply_legend expects a pandas Series, got {type(values).__name__}")
 
-    raw = list(values.array)
-    cache: dict[tuple[type, Hashable], tuple[str | None, str | None]] = {}
-    source_codes: list[str | None] = []
-    codes: list[str | None] = []
-    legends: list[str] = []
-    uses: list[str | None] = []
-    names: list[str | None] = []
-    unknown_positions: dict[str, list[int]] = {}
-    n_empty = 0
-    for position, value in enumerate(raw):
-        try:
-            cache_key: tuple[type, Hashable] | None = (type(value), value)
-            hash(cache_key)
-        except TypeError:
-            cache_key = None
-        if cache_key is not None and cache_key in cache and not _is_missing(value):
-            text, code = cache[cache_key]
-        else:
-            text = _raw_text(value)
-            code = _normalize(value, lookup)
-            if cache_key is not None and not _is_missing(value):
-                cache[cache_key] = (text, code)
-        source_codes.append(text)
+    # Work once per distinct raw value (a plan has a few dozen codes over many features), then
+    # broadcast back to the features.
+    try:
+        positions_of, uniques = pd.factorize(values.array, use_na_sentinel=True)
+        distinct = list(uniques)
+    except TypeError:  # unhashable cells: fall back to one entry per feature
+        positions_of = np.arange(len(values))
+        distinct = list(values.array)
+    n_distinct = len(distinct)
+    per_value: list[tuple[str | None, str | None, str, str | None, str | None, bool]] = []
+    for value in [*distinct, None]:  # the extra entry stands for missing values
+        text = _raw_text(value)
         if text is None:
-            n_empty += 1
-            codes.append(None)
-            legends.append("other")
-            uses.append(None)
-            names.append(None)
+            per_value.append((None, None, "other", None, None, False))
             continue
+        code = _normalize(value, lookup)
         key = code if code is not None else _clean_text(text).upper()
         if key in table:
             legend, use, name = table[key]
-            codes.append(key)
+            per_value.append((text, key, legend, use, name, False))
         elif code is not None:
             legend, use, name = lookup.rows[code]
-            codes.append(code)
+            per_value.append((text, code, legend, use, name, False))
         else:
-            unknown_positions.setdefault(text, []).append(position)
-            legend, use, name = "other", None, None
-            codes.append(None)
-        legends.append(legend)
-        uses.append(use)
-        names.append(name)
+            per_value.append((text, None, "other", None, None, True))
+    take = np.where(positions_of < 0, n_distinct, positions_of)
+    columns = list(zip(*per_value, strict=True))
+
+    def column(i: int) -> pd.Series:
+        return pd.Series(np.asarray(columns[i], dtype=object)[take], index=values.index, dtype=object)
 
     frame = pd.DataFrame(
         {
-            "source_code": pd.Series(source_codes, dtype=object),
-            "code": pd.Series(codes, dtype=object),
-            "legend": pd.Series(legends, dtype=object),
-            "use": pd.Series(uses, dtype=object),
-            "name_zh": pd.Series(names, dtype=object),
-        }
+            "source_code": column(0),
+            "code": column(1),
+            "legend": column(2),
+            "use": column(3),
+            "name_zh": column(4),
+        },
+        index=values.index.copy(),
     )
-    frame.index = values.index.copy()
+    raw = frame["source_code"]
+    n_empty = int(raw.isna().sum())
+    unknown_positions: dict[str, list[int]] = {}
+    unknown_values = [k for k, entry in enumerate(per_value) if entry[5]]
+    if unknown_values:
+        order = np.argsort(take, kind="stable")
+        bounds = np.searchsorted(take[order], np.arange(n_distinct + 2))
+        for k in unknown_values:
+            text = per_value[k][0]
+            assert text is not None
+            found = order[bounds[k] : bounds[k + 1]].tolist()
+            unknown_positions.setdefault(text, []).extend(found)
+        for text in unknown_positions:
+            unknown_positions[text].sort()
 
     index = values.index
     rows = [

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from tinypilot import write_tiny_pilot
 
+pytest_plugins = ["postgis_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REAL = SHARED / "data" / "real"

@@ -1,0 +1,1 @@
+"""On-demand benchmarks (``make benchmark`` or ``python -m benchmarks [name]``); not unit tests."""
