@@ -29,8 +29,11 @@ log = logging.getLogger("fiveplans")
 
 class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
         prefix = {"WARNING": "warning: ", "ERROR": "error: "}.get(record.levelname, "")
-        click.echo(f"{prefix}{record.getMessage()}", err=True)
+        # tqdm.write keeps messages from tearing an active progress bar
+        tqdm.write(f"{prefix}{record.getMessage()}", file=sys.stderr)
 
 
 def _setup(verbose: int, quiet: bool) -> None:

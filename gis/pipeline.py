@@ -105,18 +105,22 @@ def load_pilot(path: str | os.PathLike[str] | PilotConfig, *, verbose: bool = Fa
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FiveplansWarning)
         layers, reports, crs = load_layers(config, verbose=verbose)
-    seen: list[str] = []
+    seen: dict[str, type[Warning]] = {}
     for w in caught:
         if issubclass(w.category, FiveplansWarning):
-            text = str(w.message)
-            if text not in seen:
-                seen.append(text)
+            seen.setdefault(str(w.message), w.category)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for text in seen:
-        warnings.warn(text, FiveplansWarning, stacklevel=2)
-    all_warnings = list(dict.fromkeys(seen + [w for r in reports.values() for w in r.warnings]))
+    for text, category in seen.items():
+        warnings.warn(text, category, stacklevel=2)
+    all_warnings = list(dict.fromkeys([*seen, *(w for r in reports.values() for w in r.warnings)]))
     return Pilot(config=config, layers=layers, reports=reports, crs=crs, warnings=all_warnings)
+
+
+def config_scheme(pilot: Pilot, key: str) -> str | None:
+    """The code scheme of a layer, or ``None`` for layers that are not land-use layers."""
+    src = pilot.config.sources.get(key)
+    return src.scheme if src is not None else None
 
 
 def _json_number(value: float) -> float:
@@ -150,7 +154,7 @@ def summary(pilot: Pilot) -> dict[str, Any]:
                             .items()
                         }
                     }
-                    if frame["legend"].notna().any()
+                    if config_scheme(pilot, key)
                     else {}
                 ),
             }

@@ -527,7 +527,9 @@ def apply_legend(
     columns = list(zip(*per_value, strict=True))
 
     def column(i: int) -> pd.Series:
-        return pd.Series(np.asarray(columns[i], dtype=object)[take], index=values.index, dtype=object)
+        return pd.Series(
+            np.asarray(columns[i], dtype=object)[take], index=values.index, dtype=object
+        )
 
     frame = pd.DataFrame(
         {

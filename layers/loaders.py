@@ -291,7 +291,7 @@ def _read_dxf(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
     from fiveplans.layers.cad import read_dxf
 
     assert src.path is not None
-    gdf = read_dxf(src.path, layers=list(src.layer) or None)
+    gdf = read_dxf(src.path, layers=list(src.layer) or None, encoding=src.encoding)
     report.encoding, report.encoding_reason = "UTF-8", "DXF text decoded by ezdxf ($DWGCODEPAGE)"
     return gdf
 
@@ -310,7 +310,7 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
         from fiveplans.layers.postgis import read_postgis
 
         assert src.url is not None
-        gdf = read_postgis(src.url, src.layer[0], where=src.where)
+        gdf = read_postgis(src.url, src.layer[0])
         report.encoding, report.encoding_reason = "UTF-8", "PostgreSQL client encoding"
     elif fmt == "DXF":
         gdf = _read_dxf(src, report)
@@ -466,8 +466,8 @@ def _resolve_crs(
         )
     report.crs_reason = f"no CRS in the file; detected: {detected.reason}"
     message = f"no CRS in the file; detected {_crs_label(detected.crs)}: {detected.reason}"
-    if detected.ambiguous_datum:
-        message += " Fix: add `crs:` to confirm the datum (CGCS2000 / Xian 1980 / Beijing 1954)."
+    if not detected.ambiguous_datum:
+        message += " Fix: add `crs:` to this source to confirm it."
     report.warn(message, CRSWarning)
     return detected.crs, None
 
@@ -652,8 +652,10 @@ def harmonize(
             )
             rows.append(qa.QARow("unknown_code 未知代码", n, detail=examples))
     else:
+        # Not a land-use layer (roads, points, districts): every feature still carries the
+        # legend columns (CONTRACT §3), as `other` without a use.
         out["source_code"] = out[src.field].astype(str).to_numpy() if src.field else None
-        out["legend"] = None
+        out["legend"] = "other"
         out["use"] = None
 
     if kind == "polygon" or src.key in ("infrastructure", "clusters"):

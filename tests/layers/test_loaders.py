@@ -274,3 +274,149 @@ def test_input_frames_are_not_mutated(tmp_path: Path) -> None:
     before = raw.copy()
     harmonize(raw, src, report, working_crs=WORKING)
     assert_geodataframe_equal(raw, before)
+
+
+@pytest.mark.postgis
+def test_postgis_table_loads_like_a_file(postgis_url: str) -> None:
+    from fiveplans.layers.postgis import write_postgis
+
+    truth = _parcels()
+    write_postgis(truth, postgis_url, "public.tdytq_loader", if_exists="replace")
+    src = SourceConfig(
+        key="land_use",
+        path=None,
+        url=postgis_url,
+        layer=("public.tdytq_loader",),
+        field="TDYTQLXDM",
+        scheme="tdytq",
+        id="BSM",
+    )
+    loaded = load_layer(src, working_crs=WORKING)
+    assert loaded.report.format == "PostGIS"
+    assert loaded.frame["TDYTQMC"].tolist() == truth["TDYTQMC"].tolist()
+    assert loaded.frame["legend"].tolist() == ["basic_farmland", "construction", "farmland"]
+    assert np.allclose(loaded.frame.area.to_numpy(), truth.area.to_numpy())
+
+
+def _local_grid(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A city grid: EPSG:4547 shifted, rotated 2° and scaled (what CAD drawings are in)."""
+    a = np.deg2rad(2.0)
+    s = 1.00002
+    dx, dy = x - 440_000.0, y - 3_720_000.0
+    return s * (np.cos(a) * dx + np.sin(a) * dy) + 5000.0, s * (
+        -np.sin(a) * dx + np.cos(a) * dy
+    ) + 8000.0
+
+
+def _write_cad(
+    folder: Path, truth: gpd.GeoDataFrame, *, bad_point_m: float = 0.0
+) -> tuple[Path, Path]:
+    import ezdxf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = ezdxf.new("R2010")
+    msp = doc.modelspace()
+    for code, geom in zip(["M1", "R2", "G1"], truth.geometry, strict=True):
+        xs, ys = _local_grid(*np.asarray(geom.exterior.coords).T)
+        msp.add_lwpolyline(
+            list(zip(xs[:-1], ys[:-1], strict=True)), close=True, dxfattribs={"layer": code}
+        )
+    msp.add_text("一类工业用地", dxfattribs={"layer": "标注"})
+    dxf = folder / "urban.dxf"
+    doc.saveas(dxf)
+    pts = np.array(
+        [
+            [439_000, 3_721_000],
+            [442_000, 3_721_500],
+            [441_000, 3_724_000],
+            [439_500, 3_723_500],
+            [440_700, 3_722_400],
+        ],
+        float,
+    )
+    lx, ly = _local_grid(pts[:, 0], pts[:, 1])
+    pts[0, 0] += bad_point_m
+    lines = ["point_id,local_x,local_y,x,y"] + [
+        f"K{i},{lx[i]:.4f},{ly[i]:.4f},{pts[i, 0]:.4f},{pts[i, 1]:.4f}" for i in range(len(pts))
+    ]
+    cp = folder / "urban_cp.csv"
+    cp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dxf, cp
+
+
+def test_cad_registered_by_control_points(tmp_path: Path) -> None:
+    truth = _parcels()
+    dxf, cp = _write_cad(tmp_path / "cad", truth)
+    src = _src(
+        "urban",
+        dxf,
+        field="Layer",
+        scheme="gb50137",
+        control_points=cp,
+        layer=("M1", "R2", "G1"),
+        crs="EPSG:4547",
+    )
+    loaded = load_layer(src, working_crs=WORKING)
+    frame = loaded.frame.sort_values("Layer")
+    expected = truth.assign(Layer=["M1", "R2", "G1"]).sort_values("Layer")
+    assert (
+        np.max(shapely.hausdorff_distance(frame.geometry.values, expected.geometry.values)) < 0.05
+    )
+    assert loaded.report.control_rms_m is not None and loaded.report.control_rms_m < 0.01
+    assert frame["use"].tolist() == ["green", "industrial", "residential"]
+    assert "Helmert" in loaded.report.crs_reason
+
+
+def test_cad_bad_control_point_warns_with_the_point(tmp_path: Path) -> None:
+    dxf, cp = _write_cad(tmp_path / "cad", _parcels(), bad_point_m=3.0)
+    src = _src(
+        "urban",
+        dxf,
+        field="Layer",
+        scheme="gb50137",
+        control_points=cp,
+        layer=("M1", "R2", "G1"),
+        crs="EPSG:4547",
+    )
+    with pytest.warns(FiveplansWarning, match=r"RMS .* exceeds 0.5 m .*worst point K0"):
+        load_layer(src, working_crs=WORKING)
+
+
+def test_osm_roads_load_into_the_working_crs(real_data: Path) -> None:
+    src = _src("roads", real_data / "roads" / "shenzhen_longgang_map.osm", field="highway")
+    loaded = load_layer(src, working_crs=WORKING)
+    frame = loaded.frame
+    assert loaded.report.format == "OSM"
+    assert {"u", "v", "osmid", "highway", "oneway"} <= set(frame.columns)
+    assert frame.crs.equals(WORKING)
+    assert (frame.length > 0).all()
+    assert (
+        frame["source_code"].isin(["motorway", "trunk", "primary", "secondary", "tertiary"]).any()
+    )
+
+
+def test_geotiff_classes_become_polygons_with_the_legend(tmp_path: Path) -> None:
+    import rasterio
+    from affine import Affine
+
+    data = np.array([[101, 101, 601], [101, 702, 601], [0, 0, 601]], dtype="int32")
+    path = tmp_path / "status.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=3,
+        height=3,
+        count=1,
+        dtype="int32",
+        crs="EPSG:4547",
+        transform=Affine(30.0, 0.0, X0, 0.0, -30.0, Y0 + 90),
+        nodata=0,
+    ) as ds:
+        ds.write(data, 1)
+    src = _src("current", path, field="value", scheme="gbt21010")
+    frame = load_layer(src, working_crs=WORKING).frame
+    areas = frame.assign(a=frame.area).groupby("legend")["a"].sum()
+    assert areas["farmland"] == pytest.approx(3 * 900.0)
+    assert areas["construction"] == pytest.approx(4 * 900.0)
+    assert set(frame["source_code"].astype(str)) == {"101", "601", "702"}

@@ -33,11 +33,15 @@ def _stations_in_counties(real_data: Path, county_crs: str | None) -> dict[str, 
         working_crs=WORKING,
     ).frame
     named = stations[stations["name"].isin(["洛阳", "郑州", "开封", "郑州东"])]
-    joined = gpd.sjoin(named, counties[["name", "geometry"]], predicate="within", lsuffix="s", rsuffix="c")
+    joined = gpd.sjoin(
+        named, counties[["name", "geometry"]], predicate="within", lsuffix="s", rsuffix="c"
+    )
     return dict(zip(joined["name_s"], joined["name_c"], strict=True))
 
 
-def test_amap_boundaries_loaded_as_gcj02_put_stations_in_the_right_counties(real_data: Path) -> None:
+def test_amap_boundaries_loaded_as_gcj02_put_stations_in_the_right_counties(
+    real_data: Path,
+) -> None:
     found = _stations_in_counties(real_data, "gcj02")
     assert found["洛阳"] == "西工区"
     assert found["郑州"] == "二七区"
