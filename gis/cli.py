@@ -36,6 +36,24 @@ class _Handler(logging.Handler):
         tqdm.write(f"{prefix}{record.getMessage()}", file=sys.stderr)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    from tqdm.auto import tqdm
+
+    from fiveplans.errors import FiveplansWarning
+
+    if issubclass(category, FiveplansWarning):
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+    else:
+        log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+
 def _setup(verbose: int, quiet: bool) -> None:
     level = (
         logging.ERROR
@@ -46,8 +64,11 @@ def _setup(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [_Handler()]
     root.setLevel(level)
     root.propagate = False
-    # Library warnings (FiveplansWarning) are also logged by the loaders; show each once.
-    warnings.simplefilter("ignore")
+    # Library warnings (FiveplansWarning: guesses, repairs) are shown once each as
+    # "warning: …" lines; -q hides them (they are in summary.json all the same).
+    warnings.resetwarnings()
+    warnings.simplefilter("ignore" if quiet else "default")
+    warnings.showwarning = _show_warning
 
 
 def verbosity(func: F) -> F:

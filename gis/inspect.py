@@ -112,6 +112,19 @@ def _detected(xy: np.ndarray) -> str:
     )
 
 
+def _where_declared_puts_it(crs: object, xy: np.ndarray) -> str:
+    import pyproj
+
+    try:
+        t = pyproj.Transformer.from_crs(crs, "EPSG:4490", always_xy=True)
+        lon, lat = t.transform(float(np.median(xy[:, 0])), float(np.median(xy[:, 1])))
+    except pyproj.exceptions.ProjError:
+        lon = lat = float("nan")
+    if not (np.isfinite(lon) and np.isfinite(lat)) or not (73 <= lon <= 136 and 3 <= lat <= 54):
+        return "the declared CRS puts the data outside China: it is probably wrong 声明坐标系有误"
+    return f"the declared CRS puts the data at {lon:.4f}°E {lat:.4f}°N 声明坐标系定位"
+
+
 def _inspect_gdal(path: Path, report: InspectReport) -> None:
     import pyogrio
 
@@ -143,6 +156,8 @@ def _inspect_gdal(path: Path, report: InspectReport) -> None:
             if len(xy):
                 info.bounds = tuple(float(v) for v in frame.total_bounds)  # type: ignore[assignment]
                 info.crs_detected = _detected(xy)
+                if frame.crs is not None:
+                    info.notes.append(_where_declared_puts_it(frame.crs, xy))
             info.problems = _geometry_problems(geoms)
         if path.suffix.lower() == ".shp":
             for ext in (".prj", ".cpg"):
@@ -200,7 +215,13 @@ def _inspect_dxf(path: Path, report: InspectReport) -> None:
         doc = ezdxf.readfile(path)
     except (OSError, ezdxf.DXFStructureError) as exc:
         raise FiveplansError(f"not a readable DXF: {exc}") from None
-    report.encoding, report.encoding_reason = doc.encoding, f"DXF {doc.dxfversion}, $DWGCODEPAGE"
+    if doc.dxfversion >= "AC1021":  # R2007 and later store text as UTF-8
+        report.encoding, report.encoding_reason = "UTF-8", f"DXF {doc.dxfversion} (R2007+) is UTF-8"
+    else:
+        report.encoding, report.encoding_reason = (
+            doc.encoding,
+            f"DXF {doc.dxfversion}, $DWGCODEPAGE",
+        )
     counts: dict[str, dict[str, int]] = {}
     open_lines: dict[str, int] = {}
     for e in doc.modelspace():

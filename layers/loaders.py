@@ -98,7 +98,6 @@ class LoadReport:
         """Record a warning, log it and emit it as a Python warning."""
         text = f"{self.where}: {message}"
         self.warnings.append(text)
-        log.warning(text)
         warnings.warn(text, category, stacklevel=3)
 
     def note(self, message: str) -> None:
@@ -745,7 +744,8 @@ def load_layers(
     layers: dict[str, gpd.GeoDataFrame] = {}
     reports: dict[str, LoadReport] = {}
     order = ["boundary"] + [k for k in config.sources if k != "boundary"]
-    for key in tqdm(order, desc="loading layers 加载图层", disable=not verbose, unit="layer"):
+    steps = tqdm(order, desc="loading layers 加载图层", unit="layer") if verbose else order
+    for key in steps:
         src = config.sources[key]
         overrides: dict[str, Any] = {}
         if src.scheme is not None:

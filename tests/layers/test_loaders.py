@@ -420,3 +420,18 @@ def test_geotiff_classes_become_polygons_with_the_legend(tmp_path: Path) -> None
     assert areas["farmland"] == pytest.approx(3 * 900.0)
     assert areas["construction"] == pytest.approx(4 * 900.0)
     assert set(frame["source_code"].astype(str)) == {"101", "601", "702"}
+
+
+def test_undecodable_text_names_the_encoding_fix(tmp_path: Path) -> None:
+    path = tmp_path / "firms.csv"
+    path.write_bytes("firm_id,name,lon,lat\nF1,叶县盐化,113.36,33.62\n".encode("gbk"))
+    src = _src("suppliers", path, x="lon", y="lat", crs="EPSG:4490", encoding="UTF-8")
+    with pytest.raises(DataError, match=r"cannot decode as UTF-8.*set `encoding:`"):
+        load_layer(src, working_crs=WORKING)
+
+
+def test_all_codes_unknown_suggests_the_scheme(tmp_path: Path) -> None:
+    path = tmp_path / "t.gpkg"
+    _parcels().to_file(path)
+    with pytest.raises(DataError, match="tdytq"):
+        load_layer(_src("land_use", path, field="TDYTQLXDM", scheme="gb50137"), working_crs=WORKING)
