@@ -24,8 +24,7 @@ demo: install
 
 ## make test: install (and the system packages the tests need), then the whole suite, notebooks included
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest --nbmake notebooks -p no:cacheprovider; fi
+	$(BIN)/python -m pytest --nbmake tests notebooks $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -79,7 +79,13 @@ _TOP_KEYS = {
     "thresholds",
     "ledger",
     "codes",
+    "zones",
+    "adjustments",
+    "efficiency",
+    "service_class",
 }
+#: Option sections passed to the analysis functions (validated when the pipeline builds them).
+OPTION_SECTIONS = ("zones", "adjustments", "efficiency", "service_class")
 _SOURCE_FIELDS = {
     "path",
     "layer",
@@ -155,6 +161,7 @@ class LogisticsConfig:
 
     radius_min: float | dict[str, float] = 60.0
     speeds_kmh: dict[str, float] = dataclasses.field(default_factory=lambda: dict(_SPEED_DEFAULTS))
+    breaks_min: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ class PilotConfig:
     thresholds: Thresholds
     ledger: Path | None = None
     codes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -350,6 +358,7 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
         thresholds=_thresholds(ctx, doc.get("thresholds") or {}),
         ledger=ledger,
         codes=codes,
+        options={k: _mapping(ctx, k, doc.get(k)) for k in OPTION_SECTIONS},
     )
 
 
@@ -549,10 +558,12 @@ def _number(ctx: _Ctx, key: str, value: Any, *, low: float, high: float) -> floa
 
 def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
     doc = _mapping(ctx, "logistics", doc)
-    unknown = set(doc) - {"radius_min", "speeds_kmh"}
+    unknown = set(doc) - {"radius_min", "speeds_kmh", "breaks_min"}
     if unknown:
         bad = sorted(unknown)[0]
-        raise ctx.error(f"logistics.{bad}", "unknown option", "use radius_min and speeds_kmh")
+        raise ctx.error(
+            f"logistics.{bad}", "unknown option", "use radius_min, speeds_kmh and breaks_min"
+        )
     radius: float | dict[str, float] = 60.0
     if "radius_min" in doc:
         value = doc["radius_min"]
@@ -568,7 +579,22 @@ def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
     speeds = dict(_SPEED_DEFAULTS)
     for k, v in _mapping(ctx, "logistics.speeds_kmh", doc.get("speeds_kmh")).items():
         speeds[str(k)] = _number(ctx, f"logistics.speeds_kmh.{k}", v, low=0.1, high=200)
-    return LogisticsConfig(radius_min=radius, speeds_kmh=speeds)
+    breaks = None
+    if doc.get("breaks_min") is not None:
+        raw = doc["breaks_min"]
+        if not isinstance(raw, list) or not raw:
+            raise ctx.error(
+                "logistics.breaks_min",
+                f"expected a list of minutes, found {raw!r}",
+                "write e.g. `breaks_min: [30, 60, 90]`",
+            )
+        breaks = tuple(
+            sorted(
+                _number(ctx, f"logistics.breaks_min[{i}]", v, low=1, high=1440)
+                for i, v in enumerate(raw)
+            )
+        )
+    return LogisticsConfig(radius_min=radius, speeds_kmh=speeds, breaks_min=breaks)
 
 
 def _thresholds(ctx: _Ctx, doc: Any) -> Thresholds:

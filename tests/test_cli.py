@@ -49,15 +49,21 @@ def test_run_writes_outputs_and_refuses_to_overwrite(
     assert forced.exit_code == 0, forced.stderr
 
 
-def test_run_says_what_is_not_there_yet(
+def test_run_computes_conflicts_and_says_what_is_not_there(
     runner: CliRunner, tiny_pilot: Path, tmp_path: Path
 ) -> None:
     result = runner.invoke(cli, ["run", str(tiny_pilot), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.stderr
     assert "not yet" in result.stderr
     summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["conflicts"] is None
-    assert "conflicts" in summary["not_yet_available"]
+    # M1 over x 250–750 m; basic farmland x 0–500 m; land-use construction x 500–1000 m
+    assert summary["conflicts"]["farmland_construction"]["area_m2"] == pytest.approx(250_000)
+    assert summary["conflicts"]["plan_mismatch"]["area_m2"] == pytest.approx(250_000)
+    assert summary["conflicts"]["ecology_construction"]["area_m2"] == 0
+    # no current land use: the zones cannot be drawn, and the summary says so
+    assert summary["zones"] is None
+    assert any("current land-use layer" in w for w in summary["warnings"])
+    assert "maps" in summary["not_yet_available"]
 
 
 def test_bad_config_exits_2_without_traceback(

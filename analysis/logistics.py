@@ -1,0 +1,1000 @@
+"""The logistics radius (最佳物流半径) of industrial clusters on the road network.
+
+Everything here runs on a road graph from :func:`fiveplans.analysis.network.build_network`
+through its :class:`~fiveplans.analysis.engine.NetworkEngine` (built once per graph). Points
+join the network as CONTRACT §2 says: at the nearest point of the nearest edge, the straight
+access leg at the ``default`` speed, polygon cores at their representative point; times run
+from the cluster core outward (ArcGIS "away from facilities").
+
+- :func:`service_areas` — reach polygons per cluster core and time break (服务范围), in the
+  ArcGIS Network Analyst modes ``overlap``, ``split`` and ``dissolve``;
+- :func:`assign_suppliers` — each supplier (配套企业) to the quickest cluster within its radius;
+- :func:`catchments`, :func:`cluster_links`, :func:`coverage` — competitive catchments,
+  neighbouring clusters whose catchments meet (相邻产业集聚区协同), suppliers covered;
+- :func:`service_class` — reliance on the city, own supporting area or the nearby town by the
+  travel time to the nearest city/county centre;
+- :func:`site_hubs` — maximal covering location of logistics hubs (greedy and exact MILP).
+
+Polygons are buffers of the reached road pieces (fully reached edges, and partly reached edges
+cut at the reachable fraction), never convex hulls; ``buffer_m`` (default 100 m, as ArcGIS's
+trim distance) is how far off the road a place still counts as served.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from fiveplans.analysis.engine import NetworkEngine, Snap, engine_for
+from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning
+
+__all__ = [
+    "SERVICE_LABELS",
+    "HubSiting",
+    "assign_suppliers",
+    "catchments",
+    "cluster_links",
+    "coverage",
+    "service_areas",
+    "service_class",
+    "site_hubs",
+    "snap_points",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bilingual labels of :func:`service_class` (中文 first).
+SERVICE_LABELS: dict[str, str] = {
+    "near": "依托城市 relies on the city",
+    "large": "独立配套 own supporting area",
+    "far": "依托邻近城镇 relies on the nearby town",
+}
+
+_GRID_M = 1e-3  # precision grid (m) of the overlays splitting service areas
+
+Mode = Literal["overlap", "split", "dissolve"]
+Graphish = nx.MultiDiGraph | NetworkEngine
+
+
+# -- inputs ----------------------------------------------------------------------------------
+def _ids(frame: gpd.GeoDataFrame, id_field: str | None) -> np.ndarray:
+    if id_field is not None and id_field in frame.columns:
+        ids = frame[id_field].astype(str).to_numpy(dtype=object)
+    else:
+        ids = np.array([str(i) for i in frame.index], dtype=object)
+    return ids
+
+
+def _core_points(frame: gpd.GeoDataFrame, engine: NetworkEngine, what: str) -> np.ndarray:
+    """Points of a layer in the graph's CRS; other geometries at their representative point."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise DataError(f"{what}: expected a GeoDataFrame, got {type(frame).__name__}.")
+    if frame.crs is None:
+        raise CRSError(
+            f"{what}: the layer has no CRS. Fix: load it through fiveplans.layers.loaders or "
+            "set_crs(...) before routing."
+        )
+    geoms = frame.geometry
+    if engine.crs is not None and not pyproj.CRS.from_user_input(frame.crs).equals(
+        pyproj.CRS.from_user_input(engine.crs)
+    ):
+        logger.info("%s: reprojected to the road network's CRS", what)
+        geoms = geoms.to_crs(engine.crs)
+    arr = geoms.to_numpy()
+    point = shapely.get_type_id(arr) == 0
+    out = arr.copy()
+    other = ~point & ~shapely.is_missing(arr)
+    out[other] = shapely.point_on_surface(arr[other])
+    return out
+
+
+def _snap(
+    engine: NetworkEngine,
+    frame: gpd.GeoDataFrame,
+    ids: np.ndarray,
+    what: str,
+    max_snap_m: float,
+) -> Snap:
+    snap = engine.snap(_core_points(frame, engine, what))
+    far = np.flatnonzero(snap.distance_m > max_snap_m)
+    if len(far):
+        shown = ", ".join(f"{ids[i]} ({snap.distance_m[i]:,.0f} m)" for i in far[:10])
+        more = f", … {len(far)} in all" if len(far) > 10 else ""
+        warnings.warn(
+            f"{what}: {len(far)} points lie more than {max_snap_m:g} m from the nearest road: "
+            f"{shown}{more}; their straight access legs are counted at the default speed. Fix: "
+            "check their coordinates and CRS, or add the missing roads.",
+            FiveplansWarning,
+            stacklevel=3,
+        )
+    return snap
+
+
+def _radii(
+    clusters: gpd.GeoDataFrame,
+    ids: np.ndarray,
+    radius_min: float | Mapping[str, float],
+    industry_field: str,
+) -> np.ndarray:
+    """Radius (minutes) of each cluster: one number, or by industry (with optional default)."""
+    if isinstance(radius_min, Mapping):
+        if industry_field not in clusters.columns:
+            raise ConfigError(
+                f"clusters: radius_min is given per industry but the layer has no column "
+                f"'{industry_field}'. Fix: set `industry:` of clusters in the pilot YAML."
+            )
+        table = {str(k): float(v) for k, v in radius_min.items()}
+        industry = clusters[industry_field].to_numpy(dtype=object)
+        out = np.empty(len(clusters))
+        missing: list[str] = []
+        for i, value in enumerate(industry):
+            key = (
+                None
+                if value is None or (isinstance(value, float) and math.isnan(value))
+                else str(value)
+            )
+            if key in table:
+                out[i] = table[key]
+            elif "default" in table:
+                out[i] = table["default"]
+            else:
+                missing.append(f"{ids[i]} ({key})")
+        if missing:
+            raise ConfigError(
+                f"logistics.radius_min: no radius for the industry of clusters "
+                f"{', '.join(missing[:10])}. Fix: add these industries (or a `default`) to "
+                "logistics.radius_min in the pilot YAML."
+            )
+    else:
+        out = np.full(len(clusters), float(radius_min))
+    bad = ~np.isfinite(out) | (out <= 0)
+    if bad.any():
+        raise ConfigError(
+            f"logistics.radius_min: radius {out[bad][0]!r} of cluster {ids[bad][0]} is not a "
+            "positive number of minutes. Fix: give positive minutes in the pilot YAML."
+        )
+    return out
+
+
+def _check_nonempty(frame: gpd.GeoDataFrame, what: str) -> None:
+    if len(frame) == 0:
+        raise DataError(f"{what}: the layer is empty. Fix: check its `path:` in the pilot YAML.")
+
+
+def snap_points(
+    graph: Graphish,
+    points: gpd.GeoDataFrame,
+    *,
+    id_field: str = "source_id",
+    max_snap_m: float = 1000.0,
+) -> gpd.GeoDataFrame:
+    """Where points join the network, and how far they are from it.
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    points
+        Points, or polygons (joined at their representative point).
+    id_field
+        Id column (default: the row index).
+    max_snap_m
+        Points farther from every road are named in a warning.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Aligned to ``points``: ``id``, ``snap_m`` (access leg length), ``access_min``, and the
+        joining point on the network as geometry.
+    """
+    engine = engine_for(graph)
+    ids = _ids(points, id_field)
+    snap = _snap(engine, points, ids, "points", max_snap_m)
+    return gpd.GeoDataFrame(
+        {"id": ids, "snap_m": snap.distance_m, "access_min": snap.access_min},
+        geometry=list(snap.location),
+        crs=engine.crs,
+        index=points.index,
+    )
+
+
+# -- reached pieces and polygons ---------------------------------------------------------------
+def _polygon(pieces: list[Any], buffer_m: float) -> Any:
+    if not pieces:
+        return shapely.Polygon()
+    return shapely.buffer(shapely.multilinestrings(pieces), buffer_m)
+
+
+def _reach_pieces(engine: NetworkEngine, dist: np.ndarray, limit: float) -> list[Any]:
+    frac = engine.reach_fraction(dist, limit)
+    edges = np.flatnonzero(frac > 0)
+    return engine.pieces(edges, np.zeros(len(edges)), frac[edges])
+
+
+def _owned_pieces(
+    engine: NetworkEngine,
+    dist: np.ndarray,
+    limits: np.ndarray,
+    snap: Snap,
+    members: np.ndarray,
+) -> dict[int, list[Any]]:
+    """Reached pieces per nearest source: ``dist`` is (k, n) for the sources ``members``.
+
+    A place belongs to the source that reaches it first, among those reaching it within their
+    own limit. Where a two-way road is reached from both ends by different sources, it is cut
+    where their arrival times meet.
+    """
+    k = len(members)
+    masked = np.where(dist <= limits[:, None], dist, np.inf)
+    best = masked.min(axis=0)
+    owner = np.where(np.isfinite(best), masked.argmin(axis=0), -1)
+    tail = engine.edge_tail
+    own = owner[tail]
+    lim = np.where(own >= 0, limits[np.clip(own, 0, None)], 0.0)
+    frac = engine.reach_fraction(best, lim)
+    twin = engine.twin
+    has = (twin >= 0) & (own >= 0)
+    other = np.where(has, owner[tail[np.clip(twin, 0, None)]], -1)
+    cut = has & (other >= 0) & (other != own)
+    if cut.any():
+        e = np.flatnonzero(cut)
+        t = twin[e]
+        total = engine.edge_time[e] + engine.edge_time[t]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            meet = (best[tail[t]] + engine.edge_time[t] - best[tail[e]]) / total
+        meet = np.where(total > 0, np.clip(meet, 0.0, 1.0), 0.5)
+        frac[e] = np.minimum(frac[e], meet)
+    out: dict[int, list[Any]] = {}
+    for j in range(k):
+        edges = np.flatnonzero((own == j) & (frac > 0))
+        pieces = engine.pieces(edges, np.zeros(len(edges)), frac[edges])
+        pieces.extend(engine.source_pieces(snap, int(members[j]), float(limits[j])))
+        out[j] = pieces
+    return out
+
+
+def _only_polygons(geom: Any) -> Any:
+    """The polygonal parts of an overlay result (snap-rounding can leave stray lines/points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _partition(pieces: dict[int, list[Any]], buffer_m: float) -> dict[int, Any]:
+    """Buffers of each owner's pieces, with overlaps split to the nearest owner's road.
+
+    The union of all buffers is divided by the Voronoi cells of points sampled along the pieces
+    (about every ``buffer_m / 2`` metres), dissolved per owner: each place goes to the owner
+    whose road is nearest, so the polygons do not overlap and leave no gap.
+    """
+    owners = [o for o, p in pieces.items() if p]
+    result = {o: shapely.Polygon() for o in pieces}
+    if not owners:
+        return result
+    if len(owners) == 1:
+        result[owners[0]] = _polygon(pieces[owners[0]], buffer_m)
+        return result
+    everything = [g for o in owners for g in pieces[o]]
+    total = _polygon(everything, buffer_m)
+    length = float(sum(shapely.length(np.asarray(everything, dtype=object))))
+    step = max(buffer_m / 2.0, length / 200_000.0, 1e-3)
+    xy_parts, label_parts = [], []
+    for o in owners:
+        dense = shapely.segmentize(np.asarray(pieces[o], dtype=object), step)
+        xy = shapely.get_coordinates(dense)
+        xy_parts.append(xy)
+        label_parts.append(np.full(len(xy), o))
+    # local coordinates on a 1 cm grid: near-duplicate samples would make sliver cells
+    origin = shapely.get_coordinates(shapely.centroid(total))[0]
+    xy = np.round(np.vstack(xy_parts) - origin, 2)
+    label = np.concatenate(label_parts)
+    xy, first = np.unique(xy, axis=0, return_index=True)
+    label = label[first]
+    pts = shapely.points(xy)
+    local = shapely.transform(total, lambda c: c - origin)
+    box = shapely.envelope(local).buffer(buffer_m * 2 + 1.0)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=box))
+    broken = ~shapely.is_valid(cells)  # GEOS now and then returns a self-touching cell
+    cells[broken] = shapely.make_valid(cells[broken])
+    tree = shapely.STRtree(cells)
+    p_idx, c_idx = tree.query(pts, predicate="intersects")
+    cell_owner = np.full(len(cells), -1)
+    cell_owner[c_idx] = label[p_idx]
+    for o in owners:
+        # snap-rounded overlay (1 mm grid): Voronoi cells are not noded exactly for GEOS
+        region = shapely.union_all(cells[cell_owner == o], grid_size=_GRID_M)
+        part = _only_polygons(shapely.intersection(local, region, grid_size=_GRID_M))
+        result[o] = shapely.transform(part, lambda c: c + origin)
+    return result
+
+
+def _breaks_of(radii: np.ndarray, breaks: Sequence[float] | None) -> list[tuple[float, np.ndarray]]:
+    """(break, clusters having it) pairs, in increasing break order."""
+    if breaks is None:
+        values = sorted(set(radii.tolist()))
+        return [(b, np.flatnonzero(radii == b)) for b in values]
+    clean = sorted({float(b) for b in breaks})
+    if not clean or clean[0] <= 0 or not math.isfinite(clean[-1]):
+        raise ConfigError(
+            f"service_areas: breaks {list(breaks)!r} must be positive minutes, e.g. [30, 60, 90]."
+        )
+    everyone = np.arange(len(radii))
+    return [(b, everyone) for b in clean]
+
+
+def service_areas(
+    graph: Graphish,
+    clusters: gpd.GeoDataFrame,
+    *,
+    radius_min: float | Mapping[str, float] = 60,
+    breaks: Sequence[float] | None = None,
+    mode: Mode = "overlap",
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    buffer_m: float = 100.0,
+    max_snap_m: float = 1000.0,
+) -> gpd.GeoDataFrame:
+    """Service areas (服务范围) of cluster cores: what each reaches by road within a time.
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    clusters
+        Cluster cores: points or polygons (joined at their representative point).
+    radius_min
+        The logistics radius in minutes, or a table by industry (with an optional
+        ``default``). Used as each cluster's single break when ``breaks`` is not given.
+    breaks
+        Time breaks for every cluster (e.g. ``[30, 60, 90]``); each polygon covers everything
+        within its break (a disk, not a ring).
+    mode
+        ``overlap``: one polygon per cluster and break, overlapping its neighbours';
+        ``split``: every place to the cluster reaching it first (no overlaps);
+        ``dissolve``: one polygon per break, the union over clusters (``cluster`` null).
+    id_field, industry_field
+        Id and industry columns of ``clusters``.
+    buffer_m
+        Half-width of the band along the reached roads that counts as served (m).
+    max_snap_m
+        Cores farther than this from every road are named in a warning.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``cluster``, ``break_min``, ``area_m2`` and geometry, in the graph's CRS.
+    """
+    if mode not in ("overlap", "split", "dissolve"):
+        raise ConfigError(f"service_areas: mode {mode!r}; use 'overlap', 'split' or 'dissolve'.")
+    _check_nonempty(clusters, "clusters")
+    engine = engine_for(graph)
+    ids = _ids(clusters, id_field)
+    radii = _radii(clusters, ids, radius_min, industry_field)
+    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
+    plan = _breaks_of(radii, breaks)
+    top = max(b for b, _ in plan)
+    dist = engine.from_points(snap, limit=top)
+    rows: list[dict[str, Any]] = []
+    for b, members in plan:
+        if mode == "overlap":
+            for i in members:
+                pieces = _reach_pieces(engine, dist[i], b) + engine.source_pieces(snap, int(i), b)
+                rows.append(
+                    {"cluster": ids[i], "break_min": b, "geometry": _polygon(pieces, buffer_m)}
+                )
+        elif mode == "dissolve":
+            best = dist[members].min(axis=0)
+            pieces = _reach_pieces(engine, best, b)
+            for i in members:
+                pieces.extend(engine.source_pieces(snap, int(i), b))
+            rows.append({"cluster": None, "break_min": b, "geometry": _polygon(pieces, buffer_m)})
+        else:
+            limits = np.full(len(members), b)
+            owned = _owned_pieces(engine, dist[members], limits, snap, members)
+            parts = _partition(owned, buffer_m)
+            for j, i in enumerate(members):
+                rows.append({"cluster": ids[i], "break_min": b, "geometry": parts[j]})
+    return _frame(rows, engine, ["cluster", "break_min"])
+
+
+def _frame(
+    rows: list[dict[str, Any]], engine: NetworkEngine, columns: list[str]
+) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=[*columns, "geometry"]), geometry="geometry", crs=engine.crs
+    )
+    area = frame.geometry.area.to_numpy()
+    frame.insert(len(columns), "area_m2", area)
+    return frame
+
+
+# -- suppliers ---------------------------------------------------------------------------------
+def _cluster_times(
+    engine: NetworkEngine,
+    c_snap: Snap,
+    radii: np.ndarray,
+    targets: Snap,
+) -> np.ndarray:
+    """(clusters × targets) times, ``inf`` beyond each cluster's radius."""
+    dist = engine.from_points(c_snap, limit=float(radii.max()))
+    times = engine.to_points(dist, targets, sources=c_snap)
+    times[times > radii[:, None]] = np.inf
+    return times
+
+
+def assign_suppliers(
+    graph: Graphish,
+    clusters: gpd.GeoDataFrame,
+    suppliers: gpd.GeoDataFrame,
+    *,
+    radius_min: float | Mapping[str, float] = 60,
+    supplier_id: str = "source_id",
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    max_snap_m: float = 1000.0,
+) -> gpd.GeoDataFrame:
+    """Assign each supplier (配套企业) to the quickest cluster core within that core's radius.
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    clusters
+        Cluster cores (points or polygons).
+    suppliers
+        Supplier points.
+    radius_min
+        Minutes, or a table by the clusters' industry (with an optional ``default``).
+    supplier_id, id_field, industry_field
+        Id column of suppliers; id and industry columns of clusters.
+    max_snap_m
+        Points farther than this from every road are named in a warning.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Aligned to ``suppliers`` (same index): ``id``, ``cluster`` (null when no core reaches
+        it within its radius), ``travel_min`` (core to supplier; null likewise), ``snap_m``
+        (the supplier's access leg) and the supplier's geometry. Ties go to the first cluster.
+    """
+    _check_nonempty(clusters, "clusters")
+    engine = engine_for(graph)
+    c_ids = _ids(clusters, id_field)
+    s_ids = _ids(suppliers, supplier_id)
+    radii = _radii(clusters, c_ids, radius_min, industry_field)
+    c_snap = _snap(engine, clusters, c_ids, "clusters", max_snap_m)
+    s_snap = _snap(engine, suppliers, s_ids, "suppliers", max_snap_m) if len(suppliers) else None
+    if s_snap is None:
+        times = np.zeros((len(clusters), 0))
+        snap_m = np.zeros(0)
+    else:
+        times = _cluster_times(engine, c_snap, radii, s_snap)
+        snap_m = s_snap.distance_m
+    if len(suppliers):
+        best = times.min(axis=0)
+        which = times.argmin(axis=0)
+    else:
+        best = np.zeros(0)
+        which = np.zeros(0, dtype=np.int64)
+    reached = np.isfinite(best)
+    cluster = np.where(reached, c_ids[which] if len(which) else which, None)
+    out = gpd.GeoDataFrame(
+        {
+            "id": s_ids,
+            "cluster": pd.Series(cluster, index=suppliers.index, dtype=object),
+            "travel_min": pd.Series(np.where(reached, best, np.nan), index=suppliers.index),
+            "snap_m": snap_m,
+        },
+        geometry=suppliers.geometry.to_numpy(),
+        crs=suppliers.crs,
+        index=suppliers.index,
+    )
+    logger.info(
+        "suppliers: %d of %d assigned to %d clusters",
+        int(reached.sum()),
+        len(suppliers),
+        len(clusters),
+    )
+    return out
+
+
+def catchments(
+    graph: Graphish,
+    clusters: gpd.GeoDataFrame,
+    *,
+    radius_min: float | Mapping[str, float] = 60,
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    buffer_m: float = 100.0,
+    max_snap_m: float = 1000.0,
+) -> gpd.GeoDataFrame:
+    """Competitive catchments (腹地): every reached road to the core reaching it first.
+
+    Each place on the network belongs to the core that reaches it first among the cores
+    reaching it within their own radius; the reached road pieces are buffered by ``buffer_m``
+    and dissolved per core, overlaps split to the nearest road (see ``service_areas`` mode
+    ``split``, which this equals when all radii are the same).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``cluster``, ``radius_min``, ``area_m2`` and geometry, one row per core.
+    """
+    _check_nonempty(clusters, "clusters")
+    engine = engine_for(graph)
+    ids = _ids(clusters, id_field)
+    radii = _radii(clusters, ids, radius_min, industry_field)
+    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
+    dist = engine.from_points(snap, limit=float(radii.max()))
+    members = np.arange(len(ids))
+    parts = _partition(_owned_pieces(engine, dist, radii, snap, members), buffer_m)
+    rows = [
+        {"cluster": ids[i], "radius_min": float(radii[i]), "geometry": parts[i]} for i in members
+    ]
+    return _frame(rows, engine, ["cluster", "radius_min"])
+
+
+def cluster_links(
+    graph: Graphish,
+    clusters: gpd.GeoDataFrame,
+    *,
+    radius_min: float | Mapping[str, float] = 60,
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    max_snap_m: float = 1000.0,
+) -> tuple[pd.DataFrame, nx.Graph]:
+    """Neighbouring clusters whose catchments meet (相邻产业集聚区协同).
+
+    Two cores are linked when some place on the network is reached by both within their own
+    radii: a junction, or a two-way road reached from its two ends by the two cores whose
+    reached parts touch.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame and networkx.Graph
+        The table: ``cluster_a``, ``cluster_b``, ``industry_a``, ``industry_b``,
+        ``travel_min_ab`` (core a to core b), ``travel_min_ba`` and ``travel_min`` (the less of
+        the two); and the graph of the same links (nodes: cluster ids with ``industry``,
+        ``radius_min``, ``x``, ``y``; edges with the three times).
+    """
+    _check_nonempty(clusters, "clusters")
+    engine = engine_for(graph)
+    ids = _ids(clusters, id_field)
+    radii = _radii(clusters, ids, radius_min, industry_field)
+    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
+    industry = (
+        clusters[industry_field].to_numpy(dtype=object)
+        if industry_field in clusters.columns
+        else np.full(len(ids), None, dtype=object)
+    )
+    reach = 2.0 * float(radii.max())
+    dist = engine.from_points(snap, limit=reach)
+    within = dist <= radii[:, None]
+    times = engine.to_points(dist, snap, sources=snap)
+    frac = np.vstack([engine.reach_fraction(dist[i], radii[i]) for i in range(len(ids))])
+    twin = engine.twin
+    paired = np.flatnonzero(twin >= 0)
+    rows: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(range(len(ids)), 2):
+        meet = bool((within[a] & within[b]).any())
+        if not meet and len(paired):
+            fa, fb = frac[a][paired], frac[b][twin[paired]]
+            meet = bool(((fa > 0) & (fb > 0) & (fa + fb >= 1.0)).any())
+        if not meet:
+            continue
+        ab, ba = float(times[a, b]), float(times[b, a])
+        rows.append(
+            {
+                "cluster_a": ids[a],
+                "cluster_b": ids[b],
+                "industry_a": industry[a],
+                "industry_b": industry[b],
+                "travel_min_ab": ab if math.isfinite(ab) else np.nan,
+                "travel_min_ba": ba if math.isfinite(ba) else np.nan,
+                "travel_min": min(ab, ba) if math.isfinite(min(ab, ba)) else np.nan,
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "cluster_a",
+            "cluster_b",
+            "industry_a",
+            "industry_b",
+            "travel_min_ab",
+            "travel_min_ba",
+            "travel_min",
+        ],
+    )
+    links = nx.Graph()
+    for i, cid in enumerate(ids):
+        links.add_node(
+            cid,
+            industry=industry[i],
+            radius_min=float(radii[i]),
+            x=float(snap.points[i].x),
+            y=float(snap.points[i].y),
+        )
+    for row in table.itertuples(index=False):
+        links.add_edge(
+            row.cluster_a,
+            row.cluster_b,
+            travel_min=row.travel_min,
+            travel_min_ab=row.travel_min_ab,
+            travel_min_ba=row.travel_min_ba,
+        )
+    return table, links
+
+
+def coverage(
+    assigned: pd.DataFrame,
+    districts: gpd.GeoDataFrame | None = None,
+    *,
+    district_id: str = "source_id",
+) -> pd.DataFrame:
+    """Suppliers covered per cluster and, given districts, per district.
+
+    Parameters
+    ----------
+    assigned
+        The table of :func:`assign_suppliers` (with geometry when ``districts`` is given).
+    districts
+        Polygons of the units for per-district counts (e.g. towns 乡镇).
+    district_id
+        Id column of ``districts``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``level`` (``cluster`` or ``district``), ``unit``, ``suppliers`` (in the unit; for
+        clusters, those assigned to it), ``covered`` (assigned to some cluster), ``share``
+        (covered / suppliers), ``mean_travel_min``, ``max_travel_min``. Cluster rows end with
+        an ``未覆盖 uncovered`` row of the suppliers no cluster reaches.
+    """
+    columns = [
+        "level",
+        "unit",
+        "suppliers",
+        "covered",
+        "share",
+        "mean_travel_min",
+        "max_travel_min",
+    ]
+    rows: list[dict[str, Any]] = []
+    covered = assigned["cluster"].notna()
+    for unit, group in assigned[covered].groupby("cluster", sort=True):
+        rows.append(
+            {
+                "level": "cluster",
+                "unit": unit,
+                "suppliers": len(group),
+                "covered": len(group),
+                "share": 1.0,
+                "mean_travel_min": float(group["travel_min"].mean()),
+                "max_travel_min": float(group["travel_min"].max()),
+            }
+        )
+    rows.append(
+        {
+            "level": "cluster",
+            "unit": "未覆盖 uncovered",
+            "suppliers": int((~covered).sum()),
+            "covered": 0,
+            "share": 0.0,
+            "mean_travel_min": np.nan,
+            "max_travel_min": np.nan,
+        }
+    )
+    if districts is not None:
+        if not isinstance(assigned, gpd.GeoDataFrame):
+            raise DataError(
+                "coverage: per-district counts need the suppliers' points; pass the "
+                "GeoDataFrame returned by assign_suppliers."
+            )
+        d_ids = _ids(districts, district_id)
+        zones = gpd.GeoDataFrame(
+            {"unit": d_ids}, geometry=districts.geometry.to_numpy(), crs=districts.crs
+        )
+        if (
+            assigned.crs is not None
+            and zones.crs is not None
+            and not zones.crs.equals(assigned.crs)
+        ):
+            zones = zones.to_crs(assigned.crs)
+        joined = gpd.sjoin(
+            assigned[["cluster", "travel_min", assigned.geometry.name]],
+            zones,
+            how="inner",
+            predicate="intersects",
+        )
+        joined = joined[~joined.index.duplicated(keep="first")]
+        for unit in d_ids:
+            group = joined[joined["unit"] == unit]
+            n = len(group)
+            hit = group["cluster"].notna()
+            times = group.loc[hit, "travel_min"]
+            rows.append(
+                {
+                    "level": "district",
+                    "unit": unit,
+                    "suppliers": n,
+                    "covered": int(hit.sum()),
+                    "share": float(hit.sum() / n) if n else np.nan,
+                    "mean_travel_min": float(times.mean()) if len(times) else np.nan,
+                    "max_travel_min": float(times.max()) if len(times) else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+# -- reliance on centres -----------------------------------------------------------------------
+def service_class(
+    graph: Graphish,
+    zones_or_clusters: gpd.GeoDataFrame,
+    centres: gpd.GeoDataFrame,
+    *,
+    near_min: float = 30,
+    far_min: float = 60,
+    large_m2: float | None = None,
+    id_field: str = "source_id",
+    centre_id: str = "source_id",
+    max_snap_m: float = 1000.0,
+) -> pd.DataFrame:
+    """How a zone is served, by its travel time to the nearest city/county centre.
+
+    The rule of section 二(一) of the policy, by time from the zone's core to the nearest
+    centre (城市/县城中心) over the network:
+
+    - ``near`` 依托城市 (relies on the city): within ``near_min`` minutes, it uses the city's
+      services;
+    - ``large`` 独立配套 (own supporting area): beyond ``near_min`` and within ``far_min``,
+      too far for daily use of the city, it builds its own supporting services;
+    - ``far`` 依托邻近城镇 (relies on the nearby town): beyond ``far_min`` (or unreachable), it
+      leans on the nearest town.
+
+    With ``large_m2``, a polygon zone in the middle band smaller than that area is ``far``
+    instead (only large zones carry their own supporting area).
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    zones_or_clusters
+        Zones or cluster cores (polygons join at their representative point).
+    centres
+        City and county centre points.
+    near_min, far_min
+        The two time thresholds (minutes), ``near_min < far_min``.
+    large_m2
+        Optional least area of a zone owning its supporting area.
+    id_field, centre_id
+        Id columns.
+    max_snap_m
+        Points farther than this from every road are named in a warning.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned to the zones: ``id``, ``centre`` (nearest by time), ``travel_min``,
+        ``service_class`` (``near``/``large``/``far``) and ``label`` (bilingual).
+    """
+    if not 0 < near_min < far_min:
+        raise ConfigError(
+            f"service_class: need 0 < near_min < far_min, got {near_min} and {far_min}."
+        )
+    _check_nonempty(zones_or_clusters, "zones")
+    _check_nonempty(centres, "centres")
+    engine = engine_for(graph)
+    z_ids = _ids(zones_or_clusters, id_field)
+    c_ids = _ids(centres, centre_id)
+    z_snap = _snap(engine, zones_or_clusters, z_ids, "zones", max_snap_m)
+    c_snap = _snap(engine, centres, c_ids, "centres", max_snap_m)
+    times = engine.od_matrix(z_snap, c_snap)
+    best = times.min(axis=1)
+    which = times.argmin(axis=1)
+    klass = np.where(best <= near_min, "near", np.where(best <= far_min, "large", "far"))
+    if large_m2 is not None:
+        geoms = zones_or_clusters.geometry
+        area = (
+            geoms.area.to_numpy()
+            if zones_or_clusters.crs and zones_or_clusters.crs.is_projected
+            else None
+        )
+        if area is None:
+            raise CRSError("service_class: large_m2 needs the zones in a projected CRS (metres).")
+        klass = np.where((klass == "large") & (area < large_m2), "far", klass)
+    reached = np.isfinite(best)
+    return pd.DataFrame(
+        {
+            "id": z_ids,
+            "centre": np.where(reached, c_ids[which], None),
+            "travel_min": np.where(reached, best, np.nan),
+            "service_class": klass,
+            "label": [SERVICE_LABELS[k] for k in klass],
+        },
+        index=zones_or_clusters.index,
+    )
+
+
+# -- hub siting --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HubSiting:
+    """Result of :func:`site_hubs`.
+
+    Attributes
+    ----------
+    method
+        ``greedy`` or ``milp``.
+    chosen
+        Ids of the chosen candidates (greedy: in the order picked).
+    covered
+        Suppliers (or weight) within ``radius_min`` of a chosen hub.
+    total
+        All suppliers (or total weight).
+    upper_bound
+        The best coverage possible is at most this: greedy ``covered / (1 - 1/e)`` (capped at
+        ``total``); the MILP optimum itself when solved to optimality.
+    optimal
+        Whether ``covered`` is proven optimal.
+    candidates
+        Per candidate: ``id``, ``chosen``, ``order`` (greedy pick order), ``gain`` (suppliers
+        newly covered when picked), ``covers`` (suppliers within reach alone).
+    suppliers
+        Per supplier: ``id``, ``hub`` (nearest chosen hub within reach, else null),
+        ``travel_min``.
+    """
+
+    method: str
+    chosen: list[str]
+    covered: float
+    total: float
+    upper_bound: float
+    optimal: bool
+    candidates: pd.DataFrame = field(repr=False)
+    suppliers: pd.DataFrame = field(repr=False)
+
+
+def _greedy(cover: np.ndarray, weight: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+    picked: list[int] = []
+    gains: list[float] = []
+    done = np.zeros(cover.shape[0], dtype=bool)
+    for _ in range(k):
+        gain = (cover[~done] * weight[~done, None]).sum(axis=0)
+        gain[picked] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] <= 0 and picked:
+            break
+        picked.append(j)
+        gains.append(float(gain[j]))
+        done |= cover[:, j]
+    return picked, gains
+
+
+def _milp(cover: np.ndarray, weight: np.ndarray, k: int) -> tuple[list[int], bool]:
+    m, c = cover.shape
+    # variables: x_j (open candidate j), then y_i (supplier i covered); maximise sum w_i y_i
+    cost = np.concatenate([np.zeros(c), -weight])
+    a_cover = np.hstack([-cover.astype(float), np.eye(m)])  # y_i - sum_j a_ij x_j <= 0
+    a_k = np.concatenate([np.ones(c), np.zeros(m)])[None, :]
+    constraints = [
+        LinearConstraint(a_cover, -np.inf, 0.0),
+        LinearConstraint(a_k, 0.0, float(k)),
+    ]
+    res = milp(
+        cost,
+        constraints=constraints,
+        integrality=np.ones(c + m),
+        bounds=Bounds(np.zeros(c + m), np.ones(c + m)),
+    )
+    if res.x is None:
+        raise DataError(f"site_hubs: the MILP solver failed ({res.message}).")
+    chosen = [j for j in range(c) if res.x[j] > 0.5]
+    return chosen, bool(res.status == 0)
+
+
+def site_hubs(
+    graph: Graphish,
+    suppliers: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    *,
+    k: int,
+    radius_min: float,
+    method: Literal["greedy", "milp"] = "greedy",
+    supplier_id: str = "source_id",
+    candidate_id: str = "source_id",
+    weight: str | None = None,
+    max_snap_m: float = 1000.0,
+) -> HubSiting:
+    """Site ``k`` logistics hubs (物流节点) covering the most suppliers (maximal covering location).
+
+    A supplier is covered when a chosen hub reaches it within ``radius_min`` (hub outward).
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    suppliers, candidates
+        Supplier points and candidate hub sites.
+    k
+        Number of hubs to open.
+    radius_min
+        Coverage time (minutes).
+    method
+        ``greedy`` (fast; covers at least ``1 - 1/e`` ≈ 63 % of the optimum, reported as
+        ``upper_bound``) or ``milp`` (exact, :func:`scipy.optimize.milp`).
+    supplier_id, candidate_id
+        Id columns.
+    weight
+        Optional supplier column to weight coverage by (e.g. jobs); default one per supplier.
+    max_snap_m
+        Points farther than this from every road are named in a warning.
+    """
+    if method not in ("greedy", "milp"):
+        raise ConfigError(f"site_hubs: method {method!r}; use 'greedy' or 'milp'.")
+    _check_nonempty(candidates, "candidates")
+    if not 1 <= k <= len(candidates):
+        raise ConfigError(
+            f"site_hubs: k={k} hubs but {len(candidates)} candidates; give 1 ≤ k ≤ the number "
+            "of candidate sites."
+        )
+    if not radius_min > 0:
+        raise ConfigError(f"site_hubs: radius_min {radius_min!r} must be positive minutes.")
+    engine = engine_for(graph)
+    s_ids = _ids(suppliers, supplier_id)
+    c_ids = _ids(candidates, candidate_id)
+    w = suppliers[weight].to_numpy(dtype=float) if weight is not None else np.ones(len(suppliers))
+    if len(suppliers):
+        s_snap = _snap(engine, suppliers, s_ids, "suppliers", max_snap_m)
+        c_snap = _snap(engine, candidates, c_ids, "candidates", max_snap_m)
+        times = engine.od_matrix(c_snap, s_snap, limit=float(radius_min)).T  # suppliers × cands
+    else:
+        times = np.full((0, len(candidates)), np.inf)
+    cover = times <= radius_min
+    alone = (cover * w[:, None]).sum(axis=0)
+    total = float(w.sum())
+    order = np.full(len(c_ids), np.nan)
+    gains = np.full(len(c_ids), np.nan)
+    if method == "greedy":
+        picked, gain_list = _greedy(cover, w, k)
+        order[picked] = np.arange(1, len(picked) + 1)
+        gains[picked] = gain_list
+        covered = float(sum(gain_list))
+        bound = min(total, covered / (1.0 - 1.0 / math.e))
+        optimal = covered >= total
+    else:
+        picked, optimal = _milp(cover, w, k)
+        covered = float(w[cover[:, picked].any(axis=1)].sum()) if picked else 0.0
+        bound = covered if optimal else total
+    chosen = np.zeros(len(c_ids), dtype=bool)
+    chosen[picked] = True
+    sub = np.where(chosen[None, :], times, np.inf)
+    best = sub.min(axis=1) if len(c_ids) else np.full(len(s_ids), np.inf)
+    hub = np.where(np.isfinite(best), c_ids[sub.argmin(axis=1)], None) if len(s_ids) else []
+    return HubSiting(
+        method=method,
+        chosen=[str(c_ids[j]) for j in picked],
+        covered=covered,
+        total=total,
+        upper_bound=bound,
+        optimal=bool(optimal),
+        candidates=pd.DataFrame(
+            {"id": c_ids, "chosen": chosen, "order": order, "gain": gains, "covers": alone}
+        ),
+        suppliers=pd.DataFrame(
+            {"id": s_ids, "hub": hub, "travel_min": np.where(np.isfinite(best), best, np.nan)}
+        ),
+    )

@@ -1,0 +1,447 @@
+"""Robust, fast polygon overlay (叠加分析) for the conflict analysis.
+
+Every geometry entering an overlay is first cleaned (:func:`clean_polygons`): coordinates are
+rounded to a fixed precision grid (``grid_size``, default 0.1 mm in a metre CRS), invalid
+polygons are repaired with ``make_valid`` and only the polygonal parts are kept. Overlays then
+run in GEOS's robust OverlayNG (floating precision with its own snapping fallbacks); a batch
+that still raises a topology exception is redone feature by feature with snap-rounding on the
+grid (``grid_size=`` of shapely's overlay functions), so no input ever stops the analysis.
+``snap_rounding=True`` runs every overlay with snap-rounding (about five times slower; every
+result vertex then lies on the grid).
+
+Pairwise intersections (:func:`intersect_pairs`) take the shortcut a planner's GIS does not:
+pairs where one polygon covers the other need no overlay (the smaller polygon *is* the
+piece), and the remaining pairs run in chunks on threads (GEOS releases the GIL).
+
+Areas are planar, in the working (projected, metre) CRS; :func:`ellipsoidal_area` gives the
+area on the CGCS2000 ellipsoid (as the third land survey 三调 reports areas) through an
+equal-area projection on that ellipsoid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyproj
+import shapely
+from shapely.errors import GEOSException
+
+from fiveplans.errors import DataError
+
+__all__ = [
+    "M2_PER_MU",
+    "clean_polygons",
+    "ellipsoidal_area",
+    "intersect_pairs",
+    "lonlat",
+    "lonlat_scale",
+    "polygonal",
+    "round_to_grid",
+    "subtract_each",
+    "union_all",
+    "union_parts",
+]
+
+logger = logging.getLogger(__name__)
+
+M2_PER_MU = 10_000.0 / 15.0
+"""Square metres per 亩 (mu): 1 亩 = 10000/15 m²."""
+
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+_CHUNK = 4096
+_THREADS = min(2, os.cpu_count() or 1)
+
+
+def _as_array(geoms: object) -> np.ndarray:
+    """Geometries as a 1-d object array (a fresh array: inputs are never changed)."""
+    return np.asarray(geoms, dtype=object).reshape(-1).copy()
+
+
+def round_to_grid(geoms: np.ndarray, grid_size: float) -> np.ndarray:
+    """Coordinates rounded to multiples of ``grid_size`` (no topology repair).
+
+    Parameters
+    ----------
+    geoms
+        Geometries (an array or sequence).
+    grid_size
+        The grid; 0 leaves coordinates as they are.
+
+    Returns
+    -------
+    numpy.ndarray
+        New geometries; ``-0.0`` is written as ``0.0`` so equal shapes give equal bytes.
+    """
+    arr = _as_array(geoms)
+    if grid_size <= 0:
+        return arr
+    return shapely.transform(arr, lambda xy: np.round(xy / grid_size) * grid_size + 0.0)
+
+
+def polygonal(geoms: object) -> np.ndarray:
+    """The polygonal part of each geometry (Polygon/MultiPolygon, or ``None`` when none).
+
+    Lines and points produced by an overlay (shared edges, touching corners) are dropped;
+    a GeometryCollection keeps its polygons, merged into one MultiPolygon.
+    """
+    arr = _as_array(geoms)
+    out = np.full(len(arr), None, dtype=object)
+    if len(arr) == 0:
+        return out
+    types = shapely.get_type_id(arr)
+    empty = shapely.is_empty(arr) | (types < 0)
+    simple = np.isin(types, _POLYGONAL) & ~empty
+    out[simple] = arr[simple]
+    mixed = np.flatnonzero((types == 7) & ~empty)
+    if len(mixed):
+        polys, pos = _polygons_of(arr[mixed])
+        if len(polys):
+            holders = np.unique(pos)
+            # the k-th merged MultiPolygon belongs to the k-th collection that has polygons
+            merged = shapely.multipolygons(polys, indices=np.searchsorted(holders, pos))
+            out[mixed[holders]] = merged
+    return out
+
+
+def _polygons_of(collections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All polygons inside each collection, with the collection's position."""
+    parts, index = shapely.get_parts(collections, return_index=True)
+    types = shapely.get_type_id(parts)
+    while (types == 7).any() or (types == 6).any():
+        split = (types == 7) | (types == 6)
+        sub, sub_index = shapely.get_parts(parts[split], return_index=True)
+        parts = np.concatenate([parts[~split], sub])
+        index = np.concatenate([index[~split], index[split][sub_index]])
+        types = shapely.get_type_id(parts)
+    keep = (types == 3) & ~shapely.is_empty(parts)
+    order = np.argsort(index[keep], kind="stable")
+    return parts[keep][order], index[keep][order]
+
+
+def clean_polygons(geoms: object, *, grid_size: float = 1e-4) -> np.ndarray:
+    """Geometries ready for overlay: on the grid, valid, polygonal (``None`` when not).
+
+    Parameters
+    ----------
+    geoms
+        Any geometries (missing ones allowed).
+    grid_size
+        Precision grid in CRS units (metres).
+
+    Returns
+    -------
+    numpy.ndarray
+        One entry per input: a valid Polygon/MultiPolygon, or ``None`` for missing, empty,
+        linear or point input and for polygons that collapse on the grid.
+    """
+    arr = _as_array(geoms)
+    present = np.array([g is not None for g in arr], dtype=bool)
+    out = np.full(len(arr), None, dtype=object)
+    if not present.any():
+        return out
+    idx = np.flatnonzero(present)
+    work = polygonal(arr[idx])
+    has = np.array([g is not None for g in work], dtype=bool)
+    idx, work = idx[has], work[has]
+    bad = ~shapely.is_valid(work)
+    if bad.any():
+        logger.debug("repairing %d invalid polygon(s) with make_valid", int(bad.sum()))
+        fixed = polygonal(shapely.make_valid(work[bad]))
+        if grid_size > 0:
+            fixed = polygonal(
+                [None if g is None else shapely.set_precision(g, grid_size) for g in fixed]
+            )
+        work[bad] = fixed
+    ok = np.array([g is not None and not g.is_empty for g in work], dtype=bool)
+    ok[ok] &= shapely.area(work[ok]) > 0
+    out[idx[ok]] = work[ok]
+    return out
+
+
+def _robust(
+    op: Callable[..., np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    grid_size: float,
+    snap_rounding: bool,
+) -> np.ndarray:
+    """``op(a, b)`` elementwise; a failing batch is redone per pair with snap-rounding."""
+    if snap_rounding:
+        return op(a, b, grid_size=grid_size)
+    try:
+        return op(a, b)
+    except GEOSException:
+        pass
+    out = np.empty(len(a), dtype=object)
+    for i in range(len(a)):
+        try:
+            out[i] = op(a[i], b[i])
+        except GEOSException:
+            try:
+                out[i] = op(a[i], b[i], grid_size=grid_size)
+            except GEOSException as exc:
+                fixed_a, fixed_b = shapely.make_valid(a[i]), shapely.make_valid(b[i])
+                try:
+                    out[i] = op(fixed_a, fixed_b, grid_size=grid_size)
+                except GEOSException:
+                    raise DataError(
+                        f"GEOS cannot overlay two polygons even with snap-rounding on a "
+                        f"{grid_size} m grid ({exc}); polygon A starts "
+                        f"{shapely.to_wkt(a[i], rounding_precision=3)[:120]}. "
+                        "Fix: repair the source features (e.g. `fiveplans inspect`) or pass "
+                        "a coarser grid_size"
+                    ) from exc
+    return out
+
+
+def _chunks(n: int, size: int = _CHUNK) -> list[np.ndarray]:
+    return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _map(func: Callable[[np.ndarray], object], n: int, threads: int) -> list:
+    chunks = _chunks(n)
+    if threads <= 1 or len(chunks) <= 1:
+        return [func(c) for c in chunks]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(func, chunks))
+
+
+def intersect_pairs(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    tree: shapely.STRtree | None = None,
+    keep_pair: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    grid_size: float = 1e-4,
+    snap_rounding: bool = False,
+    threads: int = _THREADS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every non-empty polygonal intersection of a left and a right polygon.
+
+    Parameters
+    ----------
+    left, right
+        Cleaned polygons (:func:`clean_polygons`; no ``None``).
+    tree
+        An ``STRtree`` of ``right``, when the caller reuses one.
+    keep_pair
+        ``keep_pair(i_left, i_right) -> bool mask``: pairs to consider (others skipped).
+    grid_size, snap_rounding
+        See the module notes.
+    threads
+        Worker threads (GEOS releases the GIL).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(i_left, i_right, pieces)``, sorted by ``(i_left, i_right)``; pieces are
+        Polygon/MultiPolygon with positive area.
+    """
+    left, right = _as_array(left), _as_array(right)
+    empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=object))
+    if len(left) == 0 or len(right) == 0:
+        return empty
+    if tree is None:
+        tree = shapely.STRtree(right)
+    shapely.prepare(left)
+    shapely.prepare(right)
+
+    def work(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        il, ir = tree.query(left[rows], predicate="intersects")
+        il = rows[il]
+        if keep_pair is not None and len(il):
+            mask = keep_pair(il, ir)
+            il, ir = il[mask], ir[mask]
+        a, b = left[il], right[ir]
+        out = np.empty(len(il), dtype=object)
+        a_covers = shapely.covers(a, b)
+        b_covers = ~a_covers & shapely.covers(b, a)
+        out[a_covers] = b[a_covers]
+        out[b_covers] = a[b_covers]
+        rest = ~(a_covers | b_covers)
+        if rest.any():
+            out[rest] = polygonal(
+                _robust(shapely.intersection, a[rest], b[rest], grid_size, snap_rounding)
+            )
+        return il, ir, out
+
+    results = _map(work, len(left), threads)
+    il = np.concatenate([r[0] for r in results])
+    ir = np.concatenate([r[1] for r in results])
+    pieces = np.concatenate([r[2] for r in results])
+    keep = np.array([g is not None for g in pieces], dtype=bool)
+    il, ir, pieces = il[keep], ir[keep], pieces[keep]
+    positive = shapely.area(pieces) > 0
+    il, ir, pieces = il[positive], ir[positive], pieces[positive]
+    order = np.lexsort((ir, il))
+    return il[order], ir[order], pieces[order]
+
+
+def subtract_each(
+    geoms: np.ndarray,
+    others: np.ndarray,
+    *,
+    rank: np.ndarray | None = None,
+    grid_size: float = 1e-4,
+    snap_rounding: bool = False,
+    threads: int = _THREADS,
+) -> np.ndarray:
+    """Each geometry minus every ``other`` polygon it meets (``None`` when nothing is left).
+
+    Parameters
+    ----------
+    geoms, others
+        Cleaned polygons.
+    rank
+        Order in which the others are subtracted (a canonical order keeps results
+        independent of input row order); default: their position.
+    grid_size, snap_rounding, threads
+        See :func:`intersect_pairs`.
+
+    Returns
+    -------
+    numpy.ndarray
+        One entry per geometry: the remaining Polygon/MultiPolygon, or ``None``.
+    """
+    out = _as_array(geoms)
+    others = _as_array(others)
+    if len(out) == 0 or len(others) == 0:
+        return out
+    tree = shapely.STRtree(others)
+    shapely.prepare(others)
+    ig, io = tree.query(out, predicate="intersects")
+    if len(ig) == 0:
+        return out
+    covered = shapely.covers(others[io], out[ig])
+    out[np.unique(ig[covered])] = None
+    alive = np.array([g is not None for g in out], dtype=bool)
+    keep = alive[ig] & ~covered
+    ig, io = ig[keep], io[keep]
+    key = io if rank is None else np.asarray(rank)[io]
+    order = np.lexsort((key, ig))
+    ig, io = ig[order], io[order]
+    # round k subtracts the k-th neighbour of every geometry at once
+    first = np.r_[True, ig[1:] != ig[:-1]]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(ig)), 0))
+    step = np.arange(len(ig)) - starts
+    for k in range(int(step.max()) + 1 if len(step) else 0):
+        sel = step == k
+        gi, oi = ig[sel], io[sel]
+        live = np.array([out[i] is not None for i in gi], dtype=bool)
+        gi, oi = gi[live], oi[live]
+        if len(gi) == 0:
+            continue
+
+        def work(rows: np.ndarray, gi: np.ndarray = gi, oi: np.ndarray = oi) -> np.ndarray:
+            return polygonal(
+                _robust(
+                    shapely.difference, out[gi[rows]], others[oi[rows]], grid_size, snap_rounding
+                )
+            )
+
+        res = np.concatenate(_map(work, len(gi), threads))
+        area = np.array([0.0 if g is None else shapely.area(g) for g in res])
+        res[area <= 0] = None
+        out[gi] = res
+    return out
+
+
+def union_all(geoms: object, *, grid_size: float = 1e-4) -> shapely.Geometry:
+    """The union of polygons (empty Polygon for none), with a snap-rounding fallback."""
+    arr = np.array([g for g in _as_array(geoms) if g is not None], dtype=object)
+    if len(arr) == 0:
+        return shapely.Polygon()
+    try:
+        result = shapely.union_all(arr)
+    except GEOSException:
+        result = shapely.union_all(shapely.make_valid(arr), grid_size=grid_size)
+    parts = polygonal([result])[0]
+    return shapely.Polygon() if parts is None else parts
+
+
+def union_parts(geoms: object, *, grid_size: float = 1e-4) -> np.ndarray:
+    """The union of polygons split into its disjoint polygons (for area-inside queries)."""
+    union = union_all(geoms, grid_size=grid_size)
+    if union.is_empty:
+        return np.empty(0, dtype=object)
+    return shapely.get_parts(union)
+
+
+def _laea(crs: pyproj.CRS, lon: float, lat: float) -> pyproj.CRS:
+    """Lambert azimuthal equal-area on the datum of *crs* (CGCS2000 for Chinese CRSs)."""
+    geodetic = crs.geodetic_crs or pyproj.CRS.from_epsg(4490)
+    from pyproj.crs import ProjectedCRS
+    from pyproj.crs.coordinate_operation import LambertAzimuthalEqualAreaConversion
+
+    return ProjectedCRS(
+        conversion=LambertAzimuthalEqualAreaConversion(
+            latitude_natural_origin=lat, longitude_natural_origin=lon
+        ),
+        geodetic_crs=geodetic,
+    )
+
+
+def lonlat(points: np.ndarray, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (EPSG:4490, CGCS2000) of points given in *crs*."""
+    pts = _as_array(points)
+    if len(pts) == 0:
+        return np.empty(0), np.empty(0)
+    xy = shapely.get_coordinates(pts)
+    to = pyproj.Transformer.from_crs(crs, pyproj.CRS.from_epsg(4490), always_xy=True)
+    lon, lat = to.transform(xy[:, 0], xy[:, 1])
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def ellipsoidal_area(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """Areas on the ellipsoid of *crs*'s datum (CGCS2000), in m².
+
+    The polygons are projected to a Lambert azimuthal equal-area projection centred on them
+    and built on the same ellipsoid; an equal-area projection keeps ellipsoidal areas, so
+    this matches ``pyproj.Geod(ellps="GRS80").geometry_area_perimeter`` to about 1e-9
+    relative for parcels of a few km (tested), at vectorised speed.
+    """
+    arr = _as_array(geoms)
+    if len(arr) == 0:
+        return np.empty(0)
+    xmin, ymin, xmax, ymax = shapely.total_bounds(arr)
+    centre = shapely.points([(xmin + xmax) / 2.0], [(ymin + ymax) / 2.0])
+    lon, lat = lonlat(centre, crs)
+    to = pyproj.Transformer.from_crs(crs, _laea(crs, float(lon[0]), float(lat[0])), always_xy=True)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = to.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.area(shapely.transform(arr, project))
+
+
+def lonlat_scale(
+    geoms: np.ndarray, crs: pyproj.CRS, *, threads: int = _THREADS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Representative point (EPSG:4490) and areal scale factor of *crs* at each centroid.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat, areal_scale)``: longitude and latitude of a point inside each polygon
+        (``point_on_surface``), and the projection's areal scale factor at the centroid, so
+        ``planar_area / areal_scale`` is the ellipsoidal area to about 1e-7 relative for
+        pieces up to a few km (the scale varies smoothly; the centroid makes the first-order
+        term vanish).
+    """
+    arr = _as_array(geoms)
+    if len(arr) == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+
+    def work(rows: np.ndarray) -> np.ndarray:
+        return np.stack([shapely.point_on_surface(arr[rows]), shapely.centroid(arr[rows])], 1)
+
+    points = np.concatenate(_map(work, len(arr), threads))
+    lon, lat = lonlat(points[:, 0], crs)
+    clon, clat = lonlat(points[:, 1], crs)
+    factors = pyproj.Proj(crs).get_factors(clon, clat)
+    return lon, lat, np.asarray(factors.areal_scale, dtype=float)

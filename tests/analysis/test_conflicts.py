@@ -1,0 +1,388 @@
+"""Conflict detection on hand-computable inline fixtures, properties and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fiveplans.analysis.conflicts import (
+    COLUMNS,
+    CONFLICT_TYPES,
+    containment_tags,
+    find_conflicts,
+    four_quadrants,
+    summarize_conflicts,
+)
+from fiveplans.errors import CRSError, DataError
+from fiveplans.layers.legend import code_table
+
+X0, Y0 = 500_000.0, 3_700_000.0
+CRS = "EPSG:4547"
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def layer(rows: list[tuple], crs: str = CRS) -> gpd.GeoDataFrame:
+    """rows: (source_id, source_code, legend, use, geometry)."""
+    df = pd.DataFrame(rows, columns=["source_id", "source_code", "legend", "use", "geometry"])
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=crs)
+
+
+def fixture_layers() -> dict[str, gpd.GeoDataFrame]:
+    """1 km square zone; every expected area below is worked out by hand in the tests."""
+    line = shapely.LineString([(X0, Y0 + 200), (X0 + 1000, Y0 + 200)])
+    return {
+        "boundary": layer([("B", "", "other", None, box(0, 0, 1000, 1000))]),
+        "land_use": layer(
+            [
+                ("L1", "010", "basic_farmland", None, box(0, 0, 500, 1000)),
+                ("L2", "030", "construction", "other", box(500, 0, 1000, 500)),
+                ("L3", "020", "farmland", None, box(500, 500, 1000, 1000)),
+                ("L4", "010", "basic_farmland", None, box(1000, 0, 1100, 1000)),  # outside
+            ]
+        ),
+        "cluster": layer(
+            [
+                ("C1", "M1", "construction", "industrial", box(400, 100, 600, 300)),
+                ("C2", "W1", "construction", "logistics", box(600, 600, 700, 700)),
+                ("C3", "M1", "construction", "industrial", box(499, 900, 510, 910)),
+                ("C4", "M1", "construction", "industrial", box(1010, 0, 1050, 100)),
+            ]
+        ),
+        "urban": layer([("U1", "R2", "construction", "residential", box(400, 100, 600, 300))]),
+        "ecology": layer([("E1", "红线", "ecological", None, box(650, 650, 1000, 1000))]),
+        "infrastructure": layer(
+            [
+                ("I1", "DL220", "other", None, line),
+                ("I2", "BDZ", "construction", "utilities", box(100, 800, 150, 850)),
+            ]
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def result() -> gpd.GeoDataFrame:
+    return find_conflicts(fixture_layers())
+
+
+def union_area(sel: gpd.GeoDataFrame) -> float:
+    return float(shapely.union_all(sel.geometry.to_numpy()).area)
+
+
+def test_every_type_by_hand(result: gpd.GeoDataFrame) -> None:
+    s = summarize_conflicts(result)
+    # farmland: C1∩L1 100x200 and U1∩L1 (same place) + substation 50x50; C3's 1 m strip is a sliver
+    expected = {
+        "farmland_construction": (20_000 + 2_500, 3),
+        "ecology_construction": (50 * 50, 1),
+        # C1/U1 over L1 (20000, both plans), C2 over L3 (10000), L2 minus C1 = L2 minus U1
+        "plan_mismatch": (20_000 + 10_000 + 230_000, 5),
+        "use_mismatch": (200 * 200, 1),
+        # 40 m strip (DL220) over C1, U1 (x 400-600) and L2 (x 500-1000)
+        "corridor_construction": (600 * 40, 3),
+    }
+    for t, (area, count) in expected.items():
+        assert s["conflicts"][t]["area_m2"] == pytest.approx(area, rel=1e-9), t
+        assert s["conflicts"][t]["count"] == count, t
+    assert set(s["conflicts"]) == set(CONFLICT_TYPES)
+
+
+def test_union_counts_overlapping_pieces_once(result: gpd.GeoDataFrame) -> None:
+    farm = result[result["type"] == "farmland_construction"]
+    assert farm["area_m2"].sum() == pytest.approx(42_500)
+    assert summarize_conflicts(result)["conflicts"]["farmland_construction"][
+        "area_m2"
+    ] == pytest.approx(22_500)
+    assert sorted(farm["plan_a"]) == ["cluster", "infrastructure", "urban"]
+    assert set(farm["plan_b"]) == {"land_use"} and set(farm["legend_b"]) == {"basic_farmland"}
+
+
+def test_plan_mismatch_both_directions(result: gpd.GeoDataFrame) -> None:
+    pm = result[result["type"] == "plan_mismatch"].set_index(["plan_a", "source_a", "plan_b"])
+    assert pm.loc[("cluster", "C1", "land_use"), "legend_b"] == "basic_farmland"
+    assert pm.loc[("cluster", "C1", "land_use"), "area_m2"] == pytest.approx(20_000)
+    assert pm.loc[("cluster", "C2", "land_use"), "legend_b"] == "farmland"
+    assert pm.loc[("cluster", "C2", "land_use"), "source_b"] == "L3"
+    for plan in ("cluster", "urban"):
+        row = pm.loc[("land_use", "L2", plan)]
+        assert row["area_m2"] == pytest.approx(250_000 - 20_000)
+        assert row["source_b"] is None and row["legend_b"] is None
+
+
+def test_use_mismatch_names_both_uses(result: gpd.GeoDataFrame) -> None:
+    um = result[result["type"] == "use_mismatch"].iloc[0]
+    assert (um["plan_a"], um["plan_b"], um["use_a"], um["use_b"]) == (
+        "cluster",
+        "urban",
+        "industrial",
+        "residential",
+    )
+
+
+@pytest.mark.parametrize("code", ["DL500", "DL110", "RQGD", "GSGL"])
+def test_corridor_width_from_code_table(code: str) -> None:
+    layers = fixture_layers()
+    layers["infrastructure"].loc[0, "source_code"] = code
+    width = float(code_table("infrastructure").set_index("code").loc[code, "corridor_width_m"])
+    c = find_conflicts(layers, sliver_m2=0)
+    cc = c[c["type"] == "corridor_construction"]
+    # strip 200 ± width/2 over C1/U1 (y 100-300) and L2 (y 0-500), x 400..1000
+    lo, hi = max(200 - width / 2, 100), min(200 + width / 2, 300)
+    over_c1 = 200 * (hi - lo)
+    over_l2 = 500 * (min(200 + width / 2, 500) - max(200 - width / 2, 0))
+    assert cc.set_index("source_a").loc["C1", "area_m2"] == pytest.approx(over_c1)
+    assert cc.set_index("source_a").loc["L2", "area_m2"] == pytest.approx(over_l2)
+    assert set(cc["code_b"]) == {code}
+
+
+def test_buffer_extends_the_search() -> None:
+    plain = find_conflicts(fixture_layers())
+    wide = find_conflicts(fixture_layers(), buffer_m=20)
+    assert "C4" not in set(plain["source_a"])
+    c4 = wide[(wide["source_a"] == "C4") & (wide["type"] == "farmland_construction")]
+    assert c4["area_m2"].sum() == pytest.approx(10 * 100)  # x 1010..1020 inside the buffer
+
+
+def test_slivers_dropped_and_counted(result: gpd.GeoDataFrame) -> None:
+    # C3: 1x10 m over L1 (farmland and plan mismatch), 10x10 m over L3 (plan mismatch)
+    assert result.attrs["slivers_dropped"] == {"count": 3, "area_m2": pytest.approx(120)}
+    assert "C3" not in set(result["source_a"])
+    kept = find_conflicts(fixture_layers(), sliver_m2=5)
+    assert kept.attrs["slivers_dropped"]["count"] == 0
+    assert {"C3"} <= set(kept["source_a"])
+
+
+def test_columns_ids_units_and_location(result: gpd.GeoDataFrame) -> None:
+    assert list(result.columns) == [*COLUMNS, "geometry"]
+    assert result["conflict_id"].is_unique
+    prefix = {"farmland_construction": "FC", "ecology_construction": "EC", "plan_mismatch": "PM"}
+    for t, p in prefix.items():
+        assert all(
+            re.fullmatch(p + r"-[0-9a-f]{12}", i)
+            for i in result.loc[result["type"] == t, "conflict_id"]
+        )
+    assert np.allclose(result["area_ha"], result["area_m2"] / 1e4)
+    assert np.allclose(result["area_mu"], result["area_m2"] * 15 / 10_000)
+    assert set(result.geometry.geom_type) <= {"Polygon", "MultiPolygon"}
+    # ellipsoidal areas and coordinates against pyproj's geodesic area and transform
+    geod = pyproj.Geod(ellps="GRS80")
+    to = pyproj.Transformer.from_crs(CRS, "EPSG:4490", always_xy=True)
+    for _, row in result.iterrows():
+        lonlat = shapely.transform(
+            row.geometry, lambda xy: np.column_stack(to.transform(xy[:, 0], xy[:, 1]))
+        )
+        area = abs(geod.geometry_area_perimeter(lonlat)[0])
+        assert row["ellipsoidal_area_m2"] == pytest.approx(area, rel=1e-6)
+        assert lonlat.buffer(1e-9).contains(shapely.Point(row["lon"], row["lat"]))
+
+
+def test_district_holding_the_largest_share() -> None:
+    layers = fixture_layers()
+    layers["districts"] = gpd.GeoDataFrame(
+        {"name": ["西乡", "东镇"]},
+        geometry=[box(0, 0, 450, 1000), box(450, 0, 1000, 1000)],
+        crs=CRS,
+    )
+    c = find_conflicts(layers)
+    um = c[c["type"] == "use_mismatch"].iloc[0]  # x 400-600: 50 m west, 150 m east
+    assert um["district"] == "东镇"
+    eco = c[c["type"] == "ecology_construction"].iloc[0]
+    assert eco["district"] == "东镇"
+    with pytest.raises(DataError, match="no column 'xzmc'"):
+        find_conflicts(layers, districts_field="xzmc")
+
+
+def test_no_construction_is_a_note_not_an_error() -> None:
+    layers = fixture_layers()
+    layers["urban"] = layers["urban"].assign(legend="farmland")
+    c = find_conflicts(layers)
+    assert any("urban" in n and "no construction" in n for n in c.attrs["notes"])
+    assert "urban" not in set(c["plan_a"])
+
+
+def test_empty_intersections_give_an_empty_table() -> None:
+    layers = {
+        "boundary": fixture_layers()["boundary"],
+        "land_use": layer([("L1", "010", "basic_farmland", None, box(0, 0, 100, 100))]),
+        "cluster": layer([("C1", "M1", "construction", "industrial", box(500, 500, 600, 600))]),
+    }
+    c = find_conflicts(layers, types=["farmland_construction"])
+    assert len(c) == 0 and list(c.columns) == [*COLUMNS, "geometry"]
+    assert c.crs == pyproj.CRS(CRS)
+    assert summarize_conflicts(c)["conflicts"]["farmland_construction"] == {
+        "area_m2": 0.0,
+        "count": 0,
+    }
+
+
+def test_bad_inputs_have_clear_messages() -> None:
+    layers = fixture_layers()
+    other = dict(layers, urban=layers["urban"].to_crs("EPSG:4546"))
+    with pytest.raises(CRSError, match=r"'boundary' \(EPSG:4547\) and 'urban' \(EPSG:4546\)"):
+        find_conflicts(other)
+    geographic = {k: v.to_crs(4490) for k, v in layers.items()}
+    with pytest.raises(CRSError, match="geographic CRS"):
+        find_conflicts(geographic)
+    missing = dict(layers, cluster=layers["cluster"].drop(columns=["legend", "use"]))
+    with pytest.raises(DataError, match="'cluster' lacks the legend column\\(s\\) legend, use"):
+        find_conflicts(missing)
+    no_boundary = {k: v for k, v in layers.items() if k != "boundary"}
+    with pytest.raises(DataError, match="no 'boundary' layer"):
+        find_conflicts(no_boundary)
+    with pytest.raises(DataError, match="unknown conflict type"):
+        find_conflicts(layers, types=["farmland"])
+
+
+def test_invalid_geometry_is_repaired() -> None:
+    layers = fixture_layers()
+    bowtie = shapely.Polygon(
+        [(X0 + 0, Y0 + 0), (X0 + 100, Y0 + 100), (X0 + 100, Y0 + 0), (X0 + 0, Y0 + 100)]
+    )
+    layers["cluster"] = layer([("C9", "M1", "construction", "industrial", bowtie)])
+    c = find_conflicts(layers, types=["farmland_construction"])
+    bow = c[c["plan_a"] == "cluster"]
+    assert bow["area_m2"].sum() == pytest.approx(2 * 2_500)  # the bow-tie's two triangles
+    assert bow.geometry.is_valid.all()
+
+
+def test_four_quadrants_by_hand() -> None:
+    layers = fixture_layers()
+    q = four_quadrants(layers, plan="cluster").set_index("quadrant")
+    # cluster construction inside the boundary: C1 40000, C2 10000, C3 110; land use: L2 250000
+    both, plan_only, lu_only = 20_000, 20_000 + 10_000 + 110, 230_000
+    assert q.loc["both", "area_m2"] == pytest.approx(both)
+    assert q.loc["plan_only", "area_m2"] == pytest.approx(plan_only)
+    assert q.loc["land_use_only", "area_m2"] == pytest.approx(lu_only)
+    assert q.loc["neither", "area_m2"] == pytest.approx(1e6 - both - plan_only - lu_only)
+    assert q["share"].sum() == pytest.approx(1.0)
+    assert q.loc["plan_only", "count"] == 3
+    districts = gpd.GeoDataFrame(
+        {"name": ["西", "东"]}, geometry=[box(0, 0, 500, 1000), box(500, 0, 1000, 1000)], crs=CRS
+    )
+    per = four_quadrants(layers, plan="urban", districts=districts)
+    west = per[per["district"] == "西"].set_index("quadrant")
+    assert west.loc["plan_only", "area_m2"] == pytest.approx(20_000)  # U1 over L1
+    assert west["share"].sum() == pytest.approx(1.0)
+    assert per.groupby("quadrant")["area_m2"].sum().drop_duplicates().size >= 1
+    total = per[per["district"] == "合计 total"].set_index("quadrant")["area_m2"]
+    parts = per[per["district"] != "合计 total"].groupby("quadrant")["area_m2"].sum()
+    assert np.allclose(total.sort_index(), parts.sort_index())
+
+
+def test_containment_tags() -> None:
+    tags = containment_tags(fixture_layers()).set_index(["plan", "source_id"])
+    c1 = tags.loc[("cluster", "C1")]
+    assert (
+        c1["share_basic_farmland"] == pytest.approx(0.5)
+        and c1["tag_basic_farmland"] == "straddling"
+    )
+    assert c1["tag_construction_urban"] == "inside"
+    c2 = tags.loc[("cluster", "C2")]
+    assert c2["share_ecological"] == pytest.approx(0.25) and c2["tag_basic_farmland"] == "outside"
+    assert tags.loc[("infrastructure", "I2"), "tag_basic_farmland"] == "inside"
+    l2 = tags.loc[("land_use", "L2")]
+    assert l2["share_construction_cluster"] == pytest.approx(20_000 / 250_000)
+    assert l2["tag_construction_cluster"] == "outside"
+    assert ("cluster", "C4") not in tags.index  # outside the boundary
+
+
+# --------------------------------------------------------------------------- properties
+
+rects = st.tuples(
+    st.integers(0, 90), st.integers(0, 90), st.integers(2, 40), st.integers(2, 40)
+).map(
+    lambda t: box(
+        t[0] * 10 + 0.37, t[1] * 10 + 0.11, t[0] * 10 + t[2] * 10.3, t[1] * 10 + t[3] * 9.7
+    )
+)
+
+
+def random_layers(parcels: list, farm_seed: int) -> dict[str, gpd.GeoDataFrame]:
+    rng = np.random.default_rng(farm_seed)
+    pts = shapely.multipoints(rng.uniform((X0 - 50, Y0 - 50), (X0 + 1100, Y0 + 1100), (60, 2)))
+    frame = box(-50, -50, 1100, 1100)
+    cells = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=frame)), frame
+    )
+    legend = np.where(rng.random(len(cells)) < 0.6, "basic_farmland", "farmland")
+    half = len(parcels) // 2
+    return {
+        "boundary": layer([("B", "", "other", None, box(0, 0, 1000, 1000))]),
+        "land_use": layer(
+            [
+                (f"F{i}", "010", lg, None, g)
+                for i, (g, lg) in enumerate(zip(cells, legend, strict=True))
+            ]
+        ),
+        "cluster": layer(
+            [(f"C{i}", "M1", "construction", "industrial", g) for i, g in enumerate(parcels[:half])]
+        ),
+        "urban": layer(
+            [
+                (f"U{i}", "R2", "construction", "residential", g)
+                for i, g in enumerate(parcels[half:])
+            ]
+        ),
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(rects, min_size=2, max_size=12), st.integers(0, 10_000), st.sampled_from([0.0, 15.0])
+)
+def test_properties(parcels: list, seed: int, buffer_m: float) -> None:
+    layers = random_layers(parcels, seed)
+    c = find_conflicts(layers, sliver_m2=0, buffer_m=buffer_m)
+    zone = shapely.buffer(box(0, 0, 1000, 1000), buffer_m) if buffer_m else box(0, 0, 1000, 1000)
+    # nothing outside the boundary + buffer
+    assert shapely.area(shapely.difference(c.geometry.to_numpy(), zone)).max(initial=0) < 1e-6
+    s = summarize_conflicts(c)
+    for t in CONFLICT_TYPES:
+        assert s["conflicts"][t]["area_m2"] <= c.loc[c["type"] == t, "area_m2"].sum() + 1e-6
+    # basic farmland in the zone = conflicting + non-conflicting
+    lu = layers["land_use"]
+    farm = shapely.intersection(shapely.union_all(lu[lu.legend == "basic_farmland"].geometry), zone)
+    built = shapely.union_all(pd.concat([layers["cluster"], layers["urban"]]).geometry)
+    free = shapely.difference(farm, built).area
+    assert s["conflicts"]["farmland_construction"]["area_m2"] + free == pytest.approx(
+        farm.area, rel=1e-9
+    )
+    # same ids and areas for shuffled rows, and on a second run
+    shuffled = {k: v.sample(frac=1.0, random_state=seed) for k, v in layers.items()}
+    again = find_conflicts(shuffled, sliver_m2=0, buffer_m=buffer_m)
+    a = c.set_index("conflict_id")["area_m2"].sort_index()
+    b = again.set_index("conflict_id")["area_m2"].sort_index()
+    assert list(a.index) == list(b.index)
+    assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9)
+    assert list(find_conflicts(layers, sliver_m2=0, buffer_m=buffer_m)["conflict_id"]) == list(
+        c["conflict_id"]
+    )
+
+
+# --------------------------------------------------------------------------- demo pilot
+
+
+def test_demo_pilot_against_ground_truth(tmp_path) -> None:
+    demo = pytest.importorskip("fiveplans.demo")
+    from fiveplans.pipeline import load_pilot
+
+    path = demo.write_demo_inputs(tmp_path / "demo")
+    truth = json.loads((path.parent / "ground_truth.json").read_text(encoding="utf-8"))
+    with pytest.warns(Warning):  # the demo's land-use shapefile has no .prj (detected CRS)
+        pilot = load_pilot(path)
+    s = summarize_conflicts(find_conflicts(pilot.layers, sliver_m2=400))
+    for t in CONFLICT_TYPES:
+        assert s["conflicts"][t]["area_m2"] == pytest.approx(
+            truth["conflicts"][t]["area_m2"], rel=1e-3
+        ), t
