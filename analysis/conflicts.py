@@ -111,6 +111,13 @@ _HASH_CHARS = 12
 # --------------------------------------------------------------------------- inputs
 
 
+def _full(n: int, value: object) -> np.ndarray:
+    """An object array of *n* references to one value (``np.full`` would copy a str n times)."""
+    out = np.empty(n, dtype=object)
+    out[:] = [value] * n if n else []
+    return out
+
+
 @dataclass
 class _Features:
     """Cleaned polygons of one plan with their legend attributes (plain arrays)."""
@@ -121,6 +128,7 @@ class _Features:
     code: np.ndarray
     legend: np.ndarray
     use: np.ndarray
+    plans: np.ndarray | None = None  # per feature, when gathered from several plans
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -133,7 +141,14 @@ class _Features:
             self.code[mask],
             self.legend[mask],
             self.use[mask],
+            None if self.plans is None else self.plans[mask],
         )
+
+    def plan_of(self) -> np.ndarray:
+        """The plan of each feature."""
+        if self.plans is not None:
+            return self.plans
+        return _full(len(self), self.plan)
 
     def rank(self) -> np.ndarray:
         """A canonical order of the features, independent of row order."""
@@ -157,6 +172,7 @@ def _concat(parts: list[_Features], plan: str = "*") -> _Features:
         np.concatenate([p.code for p in parts]),
         np.concatenate([p.legend for p in parts]),
         np.concatenate([p.use for p in parts]),
+        np.concatenate([p.plan_of() for p in parts]),
     )
 
 
@@ -164,7 +180,8 @@ def _text(values: pd.Series) -> np.ndarray:
     """Values as str, missing as None (object array)."""
     out = values.astype(object).to_numpy(copy=True)
     missing = pd.isna(values).to_numpy()
-    out[~missing] = [str(v) for v in out[~missing]]
+    if pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
+        out[~missing] = [str(v) for v in out[~missing]]
     out[missing] = None
     return out
 
@@ -226,7 +243,7 @@ def _check_columns(layers: Mapping[str, gpd.GeoDataFrame], keys: Iterable[str]) 
 
 def _features(plan: str, gdf: gpd.GeoDataFrame, grid_size: float) -> _Features:
     geoms = overlay.clean_polygons(gdf.geometry.to_numpy(), grid_size=grid_size)
-    keep = np.array([g is not None for g in geoms], dtype=bool)
+    keep = np.not_equal(geoms, None)
     f = _Features(
         plan,
         geoms,
@@ -254,7 +271,7 @@ def _clip(f: _Features, boundary: shapely.Geometry, grid_size: float, snap: bool
         )
         geoms[cross] = overlay.polygonal(cut)
     out = _Features(f.plan, geoms, f.sid, f.code, f.legend, f.use)
-    keep = meets & np.array([g is not None for g in geoms], dtype=bool)
+    keep = meets & np.not_equal(geoms, None)
     keep[keep] &= shapely.area(geoms[keep]) > 0
     return out.take(keep)
 
@@ -307,7 +324,7 @@ def _corridors(inf: gpd.GeoDataFrame, grid_size: float, notes: list[str]) -> _Fe
         _text(lines["legend"])[ok],
         _text(lines["use"])[ok],
     )
-    return f.take(np.array([g is not None for g in f.geoms], dtype=bool))
+    return f.take(np.not_equal(f.geoms, None))
 
 
 # --------------------------------------------------------------------------- pieces
@@ -322,61 +339,48 @@ class _Pieces:
     ia: np.ndarray
     ib: np.ndarray | None
     geoms: np.ndarray
+    area: np.ndarray
+
+    def take(self, mask: np.ndarray) -> _Pieces:
+        return _Pieces(
+            self.type,
+            self.a,
+            self.b,
+            self.plan_b,
+            self.ia[mask],
+            None if self.ib is None else self.ib[mask],
+            self.geoms[mask],
+            self.area[mask],
+        )
 
 
-def _pairs(t: str, a: _Features, b: _Features, opts: dict, keep_pair=None) -> _Pieces:
-    ia, ib, g = overlay.intersect_pairs(a.geoms, b.geoms, keep_pair=keep_pair, **opts)
-    return _Pieces(t, a, b, b.plan, ia, ib, g)
+def _pairs(t: str, a: _Features, b: _Features, opts: dict, *, tree=None, keep_pair=None) -> _Pieces:
+    ia, ib, g, area = overlay.intersect_pairs(
+        a.geoms, b.geoms, tree=tree, keep_pair=keep_pair, **opts
+    )
+    return _Pieces(t, a, b, b.plan, ia, ib, g, area)
 
 
 def _mismatch(a: _Features, b_all: _Features, opts: dict) -> list[_Pieces]:
     """Pieces of a's construction outside b's construction, split by what b says there."""
     b_con = b_all.take(b_all.legend == "construction")
     rest = overlay.subtract_each(a.geoms, b_con.geoms, rank=b_con.rank(), **opts)
-    has = np.array([g is not None for g in rest], dtype=bool)
+    has = np.not_equal(rest, None)
     idx = np.flatnonzero(has)
     d = _Features(a.plan, rest[has], a.sid[has], a.code[has], a.legend[has], a.use[has])
     b_other = b_all.take(b_all.legend != "construction")
     out = []
     if len(d) and len(b_other):
-        ia, ib, g = overlay.intersect_pairs(d.geoms, b_other.geoms, **opts)
-        out.append(_Pieces("plan_mismatch", a, b_other, b_all.plan, idx[ia], ib, g))
+        ia, ib, g, area = overlay.intersect_pairs(d.geoms, b_other.geoms, **opts)
+        out.append(_Pieces("plan_mismatch", a, b_other, b_all.plan, idx[ia], ib, g, area))
     if len(d):
         left = overlay.subtract_each(d.geoms, b_other.geoms, rank=b_other.rank(), **opts)
-        keep = np.array([g is not None for g in left], dtype=bool)
-        out.append(_Pieces("plan_mismatch", a, None, b_all.plan, idx[keep], None, left[keep]))
+        keep = np.not_equal(left, None)
+        g = left[keep]
+        out.append(
+            _Pieces("plan_mismatch", a, None, b_all.plan, idx[keep], None, g, shapely.area(g))
+        )
     return out
-
-
-def _frame(p: _Pieces, plan_of_b: np.ndarray | None) -> pd.DataFrame:
-    n = len(p.geoms)
-    cols: dict[str, object] = {
-        "type": np.full(n, p.type, dtype=object),
-        "plan_a": np.full(n, p.a.plan, dtype=object),
-        "source_a": p.a.sid[p.ia],
-        "legend_a": p.a.legend[p.ia],
-        "code_a": p.a.code[p.ia],
-        "use_a": p.a.use[p.ia],
-    }
-    if p.b is None or p.ib is None:
-        none = np.full(n, None, dtype=object)
-        cols.update(
-            plan_b=np.full(n, p.plan_b, dtype=object),
-            source_b=none,
-            legend_b=none.copy(),
-            code_b=none.copy(),
-            use_b=none.copy(),
-        )
-    else:
-        cols.update(
-            plan_b=plan_of_b[p.ib] if plan_of_b is not None else np.full(n, p.plan_b, object),
-            source_b=p.b.sid[p.ib],
-            legend_b=p.b.legend[p.ib],
-            code_b=p.b.code[p.ib],
-            use_b=p.b.use[p.ib],
-        )
-    cols["geometry"] = p.geoms
-    return pd.DataFrame(cols)
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:
@@ -391,53 +395,148 @@ def _mix64(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _shape_hash(geoms: np.ndarray, grid_size: float) -> np.ndarray:
-    """A 64-bit hash of each shape: its vertices (in GEOS's deterministic output order) on the grid."""
-    xy, idx = shapely.get_coordinates(geoms, return_index=True)
-    q = (
-        np.rint(xy / grid_size).astype(np.int64).view(np.uint64)
-        if grid_size > 0
-        else xy.view(np.uint64)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _id_text(t: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``"<type prefix>-<first 12 hex digits of h>"`` per row (``t``: index in CONFLICT_TYPES)."""
+    prefixes = np.array(
+        [list(TYPE_PREFIX[x].encode("ascii")) for x in CONFLICT_TYPES], dtype=np.uint8
     )
-    starts = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
-    pos = np.arange(len(idx)) - np.repeat(starts, np.diff(np.r_[starts, len(idx)]))
-    with np.errstate(over="ignore"):
-        term = _mix64(q[:, 0] ^ _mix64(q[:, 1] + np.uint64(0x9E3779B97F4A7C15)))
-        term = _mix64(term + pos.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
-        h = np.zeros(len(geoms), dtype=np.uint64)
-        np.add.at(h, idx, term)
-        counts = np.bincount(idx, minlength=len(geoms)).astype(np.uint64)
-    return _mix64(h ^ counts)
+    chars = np.empty((len(h), 3 + _HASH_CHARS), dtype=np.uint8)
+    chars[:, :2] = prefixes[t]
+    chars[:, 2] = ord("-")
+    shifts = np.arange(60, 60 - 4 * _HASH_CHARS, -4, dtype=np.uint64)
+    chars[:, 3:] = _HEX[((h[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)]
+    return chars.view(f"S{3 + _HASH_CHARS}").ravel().astype(str).astype(object)
 
 
-def _ids(df: pd.DataFrame, grid_size: float) -> np.ndarray:
-    """Short stable ids: a hash of type, plans, source ids and the piece's shape on the grid.
+def _unique(ids: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Suffix repeated ids -2, -3, … in row order (pairs of features with repeated source ids).
 
-    The hash uses fixed constants (splitmix64 and pandas' fixed-key SipHash of the text), so
-    ids are the same across runs, machines and input row orders.
+    ``code`` is one integer per id, equal exactly when the ids are (checked cheaply first).
     """
-    keys = df[["type", "plan_a", "source_a", "plan_b", "source_b"]].fillna("").astype(str)
-    text = pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64)
-    h = _mix64(text ^ _shape_hash(df["geometry"].to_numpy(), grid_size))
-    prefix = df["type"].map(TYPE_PREFIX).to_numpy()
-    width = _HASH_CHARS
-    return np.array(
-        [f"{p}-{int(v) >> (64 - 4 * width):0{width}x}" for p, v in zip(prefix, h, strict=True)],
-        dtype=object,
-    )
-
-
-def _unique(ids: np.ndarray) -> np.ndarray:
-    """Suffix repeated ids (identical duplicate pieces) with -2, -3, … in row order."""
-    seen: dict[str, int] = {}
+    order = np.argsort(code, kind="stable")
+    repeated = np.zeros(len(code), dtype=bool)
+    same = code[order][1:] == code[order][:-1]
+    if not same.any():
+        return ids
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
     out = ids.copy()
-    for i, v in enumerate(ids):
-        if v in seen:
-            seen[v] += 1
+    seen: dict[str, int] = {}
+    for i in np.flatnonzero(repeated):
+        v = ids[i]
+        seen[v] = seen.get(v, 0) + 1
+        if seen[v] > 1:
             out[i] = f"{v}-{seen[v]}"
-        else:
-            seen[v] = 1
     return out
+
+
+class _Keys:
+    """Sort ranks and id hashes of ``(plan, source_id)`` per feature, shared by all pieces.
+
+    Ranks order features by plan then source id as strings (missing ids as ""); hashes
+    use pandas' fixed-key SipHash, so they are the same across runs, machines and row
+    orders.
+    """
+
+    def __init__(self, pieces: list[_Pieces]) -> None:
+        sides: dict[int, _Features] = {}
+        for p in pieces:
+            sides[id(p.a)] = p.a
+            if p.b is not None:
+                sides[id(p.b)] = p.b
+        self._start: dict[int, int] = {}
+        texts: list[np.ndarray] = []
+        n = 0
+        for key, f in sides.items():
+            self._start[key] = n
+            sid = np.where(pd.isna(f.sid), "", f.sid).astype(str)
+            plan = f.plan_of().astype(str)
+            texts.append(np.char.add(np.char.add(plan, "\x1f"), sid))
+            n += len(f)
+        nobody = sorted({p.plan_b for p in pieces if p.b is None})
+        self._nobody = {plan: n + i for i, plan in enumerate(nobody)}
+        texts.append(np.array([f"{plan}\x1f" for plan in nobody], dtype=str))
+        text = np.concatenate(texts).astype(object)
+        codes, uniques = pd.factorize(text, sort=True)
+        self.rank = codes.astype(np.int64)
+        self.count = max(1, len(uniques))
+        self.hash = pd.util.hash_array(text, categorize=False)
+
+    def a(self, p: _Pieces) -> np.ndarray:
+        return self._start[id(p.a)] + p.ia
+
+    def b(self, p: _Pieces) -> np.ndarray:
+        if p.b is None or p.ib is None:
+            return np.full(len(p.ia), self._nobody[p.plan_b], dtype=np.int64)
+        return self._start[id(p.b)] + p.ib
+
+
+def _table(
+    pieces: list[_Pieces], crs: pyproj.CRS, threads: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The conflict columns (plain arrays, sorted rows) and the pieces, in the same order.
+
+    Rows are sorted by type, then plan and source id of side a, then of side b (as strings),
+    then area; ``conflict_id`` hashes the type and the two ``(plan, source_id)`` pairs, so it
+    is stable across reruns and input row orders.
+    """
+    keys = _Keys(pieces)
+    type_rank = {t: i for i, t in enumerate(CONFLICT_TYPES)}
+    fa = np.concatenate([keys.a(p) for p in pieces])
+    fb = np.concatenate([keys.b(p) for p in pieces])
+    t = np.concatenate([np.full(len(p.ia), type_rank[p.type], dtype=np.int64) for p in pieces])
+    area = np.concatenate([p.area for p in pieces])
+    compact = (t * keys.count + keys.rank[fa]) * keys.count + keys.rank[fb]
+    order = np.argsort(compact, kind="stable")
+    if (compact[order][1:] == compact[order][:-1]).any():  # repeated source ids: then by area
+        order = np.lexsort((area, compact))
+    fa, fb, t, area = fa[order], fb[order], t[order], area[order]
+    type_hash = pd.util.hash_array(np.array(CONFLICT_TYPES, dtype=object), categorize=False)
+    with np.errstate(over="ignore"):
+        h = _mix64(_mix64(type_hash[t] ^ keys.hash[fa]) + keys.hash[fb] * np.uint64(3))
+
+    def column(get) -> np.ndarray:
+        return np.concatenate([get(p) for p in pieces])[order]
+
+    def side_b(attr: str):
+        def get(p: _Pieces) -> np.ndarray:
+            if p.b is None or p.ib is None:
+                return np.full(len(p.ia), None, dtype=object)
+            return getattr(p.b, attr)[p.ib]
+
+        return get
+
+    cols: dict[str, np.ndarray] = {
+        "conflict_id": _unique(
+            _id_text(t, h),
+            (h >> np.uint64(64 - 4 * _HASH_CHARS)) ^ (t.astype(np.uint64) << 60),
+        ),
+        "type": np.array(CONFLICT_TYPES, dtype=object)[t],
+        "area_m2": area,
+        "plan_a": column(lambda p: p.a.plan_of()[p.ia]),
+        "plan_b": column(
+            lambda p: (
+                _full(len(p.ia), p.plan_b) if p.b is None or p.ib is None else p.b.plan_of()[p.ib]
+            )
+        ),
+        "source_a": column(lambda p: p.a.sid[p.ia]),
+        "source_b": column(side_b("sid")),
+        "legend_a": column(lambda p: p.a.legend[p.ia]),
+        "legend_b": column(side_b("legend")),
+        "code_a": column(lambda p: p.a.code[p.ia]),
+        "code_b": column(side_b("code")),
+        "use_a": column(lambda p: p.a.use[p.ia]),
+        "use_b": column(side_b("use")),
+        "area_ha": area / 1e4,
+        "area_mu": area / overlay.M2_PER_MU,
+    }
+    geoms = column(lambda p: p.geoms)
+    lon, lat, scale = overlay.lonlat_scale(geoms, crs, threads=threads)
+    cols.update(ellipsoidal_area_m2=area / scale, lon=lon, lat=lat)
+    return cols, geoms
 
 
 def _district_names(
@@ -461,7 +560,7 @@ def _district_names(
                 f"name (has: {', '.join(map(str, d.columns))}). Fix: pass districts_field="
             )
     geoms = overlay.clean_polygons(d.geometry.to_numpy(), grid_size=0)
-    keep = np.array([g is not None for g in geoms], dtype=bool)
+    keep = np.not_equal(geoms, None)
     return geoms[keep], _text(d[field])[keep]
 
 
@@ -470,10 +569,9 @@ def _largest_share(pieces: np.ndarray, units: np.ndarray, names: np.ndarray) -> 
     out = np.full(len(pieces), None, dtype=object)
     if len(pieces) == 0 or len(units) == 0:
         return out
-    ip, iu, g = overlay.intersect_pairs(pieces, units)
+    ip, iu, _g, area = overlay.intersect_pairs(pieces, units)
     if len(ip) == 0:
         return out
-    area = shapely.area(g)
     order = np.lexsort((iu, -area, ip))  # largest first, ties by unit order
     ip, iu = ip[order], iu[order]
     first = np.r_[True, ip[1:] != ip[:-1]]
@@ -520,7 +618,7 @@ def find_conflicts(
     buffer_m
         Conflicts are sought inside the boundary buffered by this distance.
     grid_size
-        Precision grid in metres (inputs are rounded to it; ids hash shapes rounded to it).
+        Precision grid in metres (repaired inputs and snap-rounded overlays use it).
     districts_field
         Column of ``layers["districts"]`` naming a district; default ``name``, else
         ``source_id``.
@@ -538,7 +636,12 @@ def find_conflicts(
     -------
     geopandas.GeoDataFrame
         One row per piece, columns :data:`COLUMNS` and ``geometry`` (Polygon/MultiPolygon in
-        the working CRS), sorted by type, plans and source ids. ``attrs`` holds
+        the working CRS), sorted by type, plans and source ids. ``conflict_id`` is the type
+        prefix (``FC``, ``EC``, ``PM``, ``UM``, ``CC``) and 12 hex digits of a fixed-key hash
+        of ``(type, plan_a, source_a, plan_b, source_b)`` — one row per pair of source
+        features, so the id is stable across reruns and input row orders; when source ids
+        repeat within a layer, the repeated ids get ``-2``, ``-3``, … (rows then ordered by
+        area). ``attrs`` holds
         ``slivers_dropped`` (``{"count", "area_m2"}``), ``notes`` (list of str) and
         ``boundary_area_m2``. Corridor widths come from the infrastructure code table
         (``corridor_width_m``), overridden per line by a ``corridor_width_m`` column.
@@ -582,32 +685,21 @@ def find_conflicts(
             notes.append(msg)
     say("construction polygons inside the boundary: %s", {k: len(v) for k, v in constr.items()})
 
-    pieces: list[tuple[_Pieces, np.ndarray | None]] = []
+    pieces: list[_Pieces] = []
     for t, legend in (
         ("farmland_construction", "basic_farmland"),
         ("ecology_construction", "ecological"),
     ):
         if t not in wanted:
             continue
-        parts = [feats[k].take(feats[k].legend == legend) for k in plans]
-        target = _concat(parts)
-        plan_of = (
-            np.concatenate([np.full(len(p), p.plan, dtype=object) for p in parts])
-            if parts
-            else None
-        )
+        target = _concat([feats[k].take(feats[k].legend == legend) for k in plans])
         if len(target) == 0:
             notes.append(f"{t}: no {legend} polygons in any plan")
             continue
         tree = shapely.STRtree(target.geoms)
         for c in constr.values():
-            ia, ib, g = overlay.intersect_pairs(c.geoms, target.geoms, tree=tree, **opts)
-            pieces.append((_Pieces(t, c, target, "*", ia, ib, g), plan_of))
-        say(
-            "%s: %d pieces before sliver removal",
-            t,
-            sum(len(p.geoms) for p, _ in pieces if p.type == t),
-        )
+            pieces.append(_pairs(t, c, target, opts, tree=tree))
+        say("%s: %d pieces before sliver removal", t, sum(len(p.ia) for p in pieces if p.type == t))
 
     if "plan_mismatch" in wanted:
         if "land_use" not in feats:
@@ -619,10 +711,8 @@ def find_conflicts(
             if lu_all is None:
                 lu_all = _clip(feats["land_use"], boundary, grid_size, snap_rounding)
             p_all = _clip(feats[p], boundary, grid_size, snap_rounding)
-            for x in _mismatch(constr[p], lu_all, opts):
-                pieces.append((x, None))
-            for x in _mismatch(constr["land_use"], p_all, opts):
-                pieces.append((x, None))
+            pieces.extend(_mismatch(constr[p], lu_all, opts))
+            pieces.extend(_mismatch(constr["land_use"], p_all, opts))
         say("plan_mismatch done")
 
     if "use_mismatch" in wanted and "cluster" in constr and "urban" in constr:
@@ -630,12 +720,10 @@ def find_conflicts(
 
         def differs(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
             ua, ub = a.use[ia], b.use[ib]
-            known = np.array(
-                [x is not None and y is not None for x, y in zip(ua, ub, strict=True)], bool
-            )
+            known = np.not_equal(ua, None) & np.not_equal(ub, None)
             return known & (ua != ub)
 
-        pieces.append((_pairs("use_mismatch", a, b, opts, keep_pair=differs), None))
+        pieces.append(_pairs("use_mismatch", a, b, opts, keep_pair=differs))
     elif "use_mismatch" in wanted:
         notes.append("use_mismatch: needs both the cluster and the urban plan")
 
@@ -645,71 +733,50 @@ def find_conflicts(
             tree = shapely.STRtree(strips.geoms)
             for k in CORRIDOR_PLANS:
                 if k in constr:
-                    ia, ib, g = overlay.intersect_pairs(
-                        constr[k].geoms, strips.geoms, tree=tree, **opts
-                    )
                     pieces.append(
-                        (
-                            _Pieces(
-                                "corridor_construction",
-                                constr[k],
-                                strips,
-                                "infrastructure",
-                                ia,
-                                ib,
-                                g,
-                            ),
-                            None,
-                        )
+                        _pairs("corridor_construction", constr[k], strips, opts, tree=tree)
                     )
 
-    frames = [_frame(p, plan_of) for p, plan_of in pieces if len(p.geoms)]
-    if not frames:
-        result = _empty(crs)
-        result.attrs.update(
-            slivers_dropped={"count": 0, "area_m2": 0.0},
-            notes=notes,
-            boundary_area_m2=float(boundary.area),
-        )
-        return result
-    df = pd.concat(frames, ignore_index=True)
-    area = shapely.area(df["geometry"].to_numpy())
-    small = area < sliver_m2
-    slivers = {"count": int(small.sum()), "area_m2": float(area[small].sum())}
-    df = df.loc[~small].reset_index(drop=True)
-    df["area_m2"] = area[~small]
+    slivers = {"count": 0, "area_m2": 0.0}
+    kept: list[_Pieces] = []
+    for p in pieces:
+        small = p.area < sliver_m2
+        slivers["count"] += int(small.sum())
+        slivers["area_m2"] += float(p.area[small].sum())
+        if (~small).any():
+            kept.append(p.take(~small) if small.any() else p)
+    del pieces
     say(
         "%d pieces kept, %d slivers dropped (%.1f m²)",
-        len(df),
+        sum(len(p.ia) for p in kept),
         slivers["count"],
         slivers["area_m2"],
     )
-    if df.empty:
+    attrs = {"slivers_dropped": slivers, "notes": notes, "boundary_area_m2": float(boundary.area)}
+    if not kept:
         result = _empty(crs)
-        result.attrs.update(
-            slivers_dropped=slivers, notes=notes, boundary_area_m2=float(boundary.area)
-        )
+        result.attrs.update(attrs)
         return result
-
-    df["conflict_id"] = _ids(df, grid_size)
-    rank = df["type"].map({t: i for i, t in enumerate(CONFLICT_TYPES)}).to_numpy()
-    keys = [
-        df[c].fillna("").astype(str).to_numpy(dtype=str)
-        for c in ("plan_a", "source_a", "plan_b", "source_b")
-    ]
-    order = np.lexsort((df["conflict_id"].to_numpy(dtype=str), *reversed(keys), rank))
-    df = df.iloc[order].reset_index(drop=True)
-    df["conflict_id"] = _unique(df["conflict_id"].to_numpy())
-    geoms = df["geometry"].to_numpy()
-    df["area_ha"] = df["area_m2"] / 1e4
-    df["area_mu"] = df["area_m2"] / overlay.M2_PER_MU
-    lon, lat, scale = overlay.lonlat_scale(geoms, crs, threads=threads)
-    df["ellipsoidal_area_m2"] = df["area_m2"].to_numpy() / scale
-    df["lon"], df["lat"] = lon, lat
+    cols, geoms = _table(kept, crs, threads)
+    del kept
     units = _district_names(layers, districts_field)
-    df["district"] = None if units is None else _largest_share(geoms, *units)
-    result = gpd.GeoDataFrame(df[COLUMNS], geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
-    result.attrs.update(slivers_dropped=slivers, notes=notes, boundary_area_m2=float(boundary.area))
+    cols["district"] = (
+        np.full(len(geoms), None, dtype=object) if units is None else _largest_share(geoms, *units)
+    )
+    maybe_missing = {"source_a", "source_b", "legend_b", "code_a", "code_b", "use_a", "use_b"}
+    data: dict[str, pd.Series] = {}
+    for c in COLUMNS:  # one column at a time, each array freed once pandas holds its copy
+        v = cols.pop(c)
+        # text with missing values stays object (None): pandas would infer str with NaN
+        keep_object = c == "district" or (c in maybe_missing and pd.isna(v).any())
+        data[c] = pd.Series(v, dtype=object) if keep_object else pd.Series(v)
+        del v
+    result = gpd.GeoDataFrame(
+        pd.DataFrame(data, copy=False),
+        geometry=gpd.GeoSeries(geoms, crs=crs),
+        crs=crs,
+    )
+    result.attrs.update(attrs)
     return result
 
 
@@ -886,8 +953,8 @@ def _share_inside(geoms: np.ndarray, cover: np.ndarray, grid_size: float) -> np.
     parts = overlay.union_parts(cover, grid_size=grid_size)
     if len(geoms) == 0 or len(parts) == 0:
         return share
-    ig, _ip, g = overlay.intersect_pairs(geoms, parts, grid_size=grid_size)
-    inside = np.bincount(ig, weights=shapely.area(g), minlength=len(geoms))
+    ig, _ip, _g, area = overlay.intersect_pairs(geoms, parts, grid_size=grid_size)
+    inside = np.bincount(ig, weights=area, minlength=len(geoms))
     return np.clip(inside / shapely.area(geoms), 0.0, 1.0)
 
 

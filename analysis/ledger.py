@@ -320,10 +320,12 @@ def merge_decisions(
         merged[col] = merged[col].astype(object)
         values = old[col].reindex(merged.loc[match, ID]).to_numpy()
         merged.loc[match, col] = values
-    decided = old[DECISION_COLUMNS].notna().any(axis=1)
+    decided = old[DECISION_COLUMNS].map(lambda v: not _blank(v)).any(axis=1)
+    decided.index = decided.index.astype(str)
     gone = sorted(set(old_ids) - set(new_ids))
+    carried = new_ids[match].map(lambda i: bool(decided.get(i, False)))
     report: dict[str, object] = {
-        "kept": int(match.sum()),
+        "kept": int(carried.sum()),
         "new": sorted(set(new_ids) - set(old_ids)),
         "gone": gone,
         "gone_with_decisions": sorted(i for i in gone if bool(decided.get(i, False))),

@@ -14,6 +14,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fiveplans.analysis import overlay
 from fiveplans.analysis.conflicts import (
     COLUMNS,
     CONFLICT_TYPES,
@@ -185,6 +186,99 @@ def test_columns_ids_units_and_location(result: gpd.GeoDataFrame) -> None:
         area = abs(geod.geometry_area_perimeter(lonlat)[0])
         assert row["ellipsoidal_area_m2"] == pytest.approx(area, rel=1e-6)
         assert lonlat.buffer(1e-9).contains(shapely.Point(row["lon"], row["lat"]))
+
+
+def test_ids_name_the_pair_of_features_not_the_shape(result: gpd.GeoDataFrame) -> None:
+    def ids(c: gpd.GeoDataFrame) -> dict[tuple, str]:
+        keys = c[["type", "plan_a", "source_a", "plan_b", "source_b"]].astype(object)
+        keys = keys.where(keys.notna(), None)
+        return dict(zip(map(tuple, keys.to_numpy()), c["conflict_id"], strict=True))
+
+    before = ids(result)
+    layers = fixture_layers()
+    # C1 reshaped (x 420-600 instead of 400-600): same pairs of features, same ids
+    layers["cluster"].loc[0, "geometry"] = box(420, 100, 600, 300)
+    after = ids(find_conflicts(layers))
+    c1 = {k: v for k, v in before.items() if "C1" in k}
+    assert c1 and all(after[k] == v for k, v in c1.items())
+    # renamed: new ids
+    layers["cluster"].loc[0, "source_id"] = "C1b"
+    renamed = ids(find_conflicts(layers))
+    assert not set(c1.values()) & set(renamed.values())
+    # the same pair in two types: different hashes, not only different prefixes
+    fc = before[("farmland_construction", "cluster", "C1", "land_use", "L1")]
+    pm = before[("plan_mismatch", "cluster", "C1", "land_use", "L1")]
+    assert fc[3:] != pm[3:]
+
+
+def test_repeated_source_ids_get_suffixes() -> None:
+    layers = fixture_layers()
+    layers["cluster"] = layer(
+        [
+            ("C1", "M1", "construction", "industrial", box(100, 100, 200, 200)),
+            ("C1", "M1", "construction", "industrial", box(300, 300, 350, 350)),
+        ]
+    )
+    c = find_conflicts(layers, types=["farmland_construction"])
+    farm = c[c["plan_a"] == "cluster"]
+    assert list(farm["area_m2"]) == pytest.approx([2_500, 10_000])  # smaller first
+    first, second = farm["conflict_id"]
+    assert second == first + "-2" and c["conflict_id"].is_unique
+    layers["cluster"] = layers["cluster"].iloc[::-1]
+    again = find_conflicts(layers, types=["farmland_construction"])
+    assert list(again["conflict_id"]) == list(c["conflict_id"])
+
+
+def u_shape(x0: float, y0: float) -> shapely.Polygon:
+    """A U (centroid outside the polygon)."""
+    return shapely.difference(
+        box(x0, y0, x0 + 90, y0 + 90), box(x0 + 30, y0 + 30, x0 + 60, y0 + 95)
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_intersect_pairs_shortcuts_against_plain_overlay(threads: int) -> None:
+    cells = np.array(
+        [box(x, y, x + 100, y + 100) for x in range(0, 600, 100) for y in range(0, 600, 100)]
+    )
+    polys = np.array(
+        [
+            box(10, 10, 40, 40),  # inside one cell
+            box(100, 100, 300, 300),  # covers 4 cells, touches 12 neighbours along edges
+            box(400, 0, 500, 100),  # equal to a cell
+            shapely.Polygon([(X0 + 300, Y0 + 300), (X0 + 290, Y0 + 320), (X0 + 280, Y0 + 301)]),
+            shapely.affinity.rotate(box(150, 350, 420, 480), 27),  # crosses several cells
+            u_shape(205, 405),
+        ]
+    )
+    il, ir, pieces, area = overlay.intersect_pairs(polys, cells, threads=threads)
+    want = {}
+    for i, p in enumerate(polys):
+        for j, c in enumerate(cells):
+            a = shapely.area(shapely.intersection(p, c))
+            if a > 0:
+                want[(i, j)] = a
+    got = dict(zip(zip(il.tolist(), ir.tolist(), strict=True), area, strict=True))
+    assert set(got) == set(want)
+    assert all(got[k] == pytest.approx(want[k], rel=1e-12) for k in want)
+    assert np.allclose(shapely.area(pieces), area, rtol=0)
+    assert list(zip(il, ir, strict=True)) == sorted(zip(il, ir, strict=True))
+    # covered polygons are the pieces themselves (no overlay)
+    assert pieces[list(il).index(0)] is polys[0]
+    assert set(shapely.get_type_id(pieces)) <= {3, 6}
+
+
+def test_representative_point_and_ellipsoidal_area_of_a_u() -> None:
+    u = u_shape(0, 0)
+    assert not u.contains(u.centroid)
+    lon, lat, scale = overlay.lonlat_scale(np.array([u, box(0, 0, 50, 50)]), pyproj.CRS(CRS))
+    to = pyproj.Transformer.from_crs(CRS, "EPSG:4490", always_xy=True)
+    geod = pyproj.Geod(ellps="GRS80")
+    for k, g in enumerate([u, box(0, 0, 50, 50)]):
+        ll = shapely.transform(g, lambda xy: np.column_stack(to.transform(xy[:, 0], xy[:, 1])))
+        assert ll.contains(shapely.Point(lon[k], lat[k]))
+        geodesic = abs(geod.geometry_area_perimeter(ll)[0])
+        assert g.area / scale[k] == pytest.approx(geodesic, rel=1e-7)
 
 
 def test_district_holding_the_largest_share() -> None:
@@ -386,3 +480,28 @@ def test_demo_pilot_against_ground_truth(tmp_path) -> None:
         assert s["conflicts"][t]["area_m2"] == pytest.approx(
             truth["conflicts"][t]["area_m2"], rel=1e-3
         ), t
+
+
+def test_threads_never_share_a_prepared_polygon() -> None:
+    """Right-hand polygons already prepared by the caller are shared by both worker threads:
+    the overlay must not query their (lazily built) prepared indexes concurrently — that
+    crashed the interpreter — and threading must not change the result."""
+    import shapely as _shapely
+
+    from fiveplans.analysis import overlay as _overlay
+
+    rng = np.random.default_rng(5)
+    frame = _shapely.box(0, 0, 3000, 3000)
+    cells = _shapely.get_parts(
+        _shapely.voronoi_polygons(
+            _shapely.multipoints(rng.uniform(0, 3000, (3000, 2))), extend_to=frame
+        )
+    )
+    cells = _shapely.intersection(cells, frame)
+    big = _shapely.buffer(_shapely.points(rng.uniform(0, 3000, (40, 2))), 400.0)
+    _shapely.prepare(big)  # as a caller's earlier predicate call would leave them
+    one = _overlay.intersect_pairs(cells, big, threads=1)
+    for _ in range(5):
+        two = _overlay.intersect_pairs(cells, big, threads=2)
+        assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+        assert np.allclose(one[3], two[3])
