@@ -35,6 +35,7 @@ import pyproj
 import shapely
 
 from fiveplans.analysis import overlay
+from fiveplans.config import LAYER_NAMES_ZH
 from fiveplans.errors import CRSError, DataError
 from fiveplans.layers.legend import code_table
 
@@ -820,10 +821,9 @@ QUADRANTS = ("both", "plan_only", "land_use_only", "neither")
 QUADRANT_LABELS = {
     "both": "两规均为建设用地",
     "plan_only": "仅{plan}为建设用地",
-    "land_use_only": "仅土地利用规划为建设用地",
+    "land_use_only": "仅土地利用总体规划为建设用地",
     "neither": "两规均非建设用地",
 }
-_PLAN_ZH = {"cluster": "产业集聚区规划", "urban": "城市总体规划", "land_use": "土地利用规划"}
 TOTAL = "合计 total"
 
 
@@ -931,7 +931,7 @@ def four_quadrants(
                 {
                     "district": name,
                     "quadrant": q,
-                    "quadrant_zh": QUADRANT_LABELS[q].format(plan=_PLAN_ZH[plan]),
+                    "quadrant_zh": QUADRANT_LABELS[q].format(plan=LAYER_NAMES_ZH[plan]),
                     "count": _parts_count(piece),
                     "area_m2": area,
                     "area_ha": area / 1e4,

@@ -23,6 +23,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from fiveplans.analysis.conflicts import TYPE_LABELS
+from fiveplans.config import LAYER_NAMES_ZH
 from fiveplans.errors import DataError
 
 __all__ = [
@@ -66,13 +67,8 @@ LEDGER_COLUMNS = [*_FIELDS.values(), *DECISION_COLUMNS]
 """Every column of a ledger, in order."""
 ADJUSTMENTS = ("基本农田调整", "开发边界调整", "生态红线调整", "规划调整")
 """Allowed values of the adjustment column (empty: not decided yet)."""
-PLAN_LABELS = {
-    "cluster": "产业集聚区规划 cluster",
-    "land_use": "土地利用规划 land_use",
-    "urban": "城市总体规划 urban",
-    "ecology": "生态保护规划 ecology",
-    "infrastructure": "基础设施规划 infrastructure",
-}
+PLAN_LABELS = {key: f"{name} {key}" for key, name in LAYER_NAMES_ZH.items()}
+"""Plan labels in the ledger: the official Chinese name, then the layer key."""
 _NUMERIC = ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat")
 
 

@@ -24,7 +24,9 @@ from fiveplans.crs import CrsSpec, parse_crs
 from fiveplans.errors import ConfigError
 
 __all__ = [
+    "LAYER_NAMES_ZH",
     "PLAN_KEYS",
+    "PLAN_LABELS",
     "SOURCE_KEYS",
     "LogisticsConfig",
     "PilotConfig",
@@ -48,6 +50,22 @@ SOURCE_KEYS: tuple[str, ...] = (
     "districts",
     "boundary",
 )
+#: Chinese names of the layers (the plans by their official names).
+LAYER_NAMES_ZH: dict[str, str] = {
+    "cluster": "产业集聚区总体规划",
+    "land_use": "土地利用总体规划",
+    "urban": "城市总体规划",
+    "ecology": "生态环境规划",
+    "infrastructure": "区域公共服务基础设施规划",
+    "current": "土地利用现状",
+    "roads": "道路网",
+    "centres": "城镇中心",
+    "suppliers": "配套企业",
+    "clusters": "产业集群核心",
+    "districts": "行政区",
+    "boundary": "规划范围",
+}
+#: Bilingual labels of the layers, Chinese first.
 PLAN_LABELS: dict[str, str] = {
     "cluster": "产业集聚区总体规划 Zone master plan",
     "land_use": "土地利用总体规划 Land-use master plan",

@@ -727,8 +727,6 @@ def load_layers(
         Layer key → :class:`LoadReport`.
     working_crs
     """
-    from tqdm.auto import tqdm
-
     b_src = config.sources["boundary"]
     _, _, lon, lat = _boundary_lonlat(b_src)
     if config.crs is not None and config.crs.crs is not None:
@@ -744,7 +742,11 @@ def load_layers(
     layers: dict[str, gpd.GeoDataFrame] = {}
     reports: dict[str, LoadReport] = {}
     order = ["boundary"] + [k for k in config.sources if k != "boundary"]
-    steps = tqdm(order, desc="loading layers 加载图层", unit="layer") if verbose else order
+    steps: Any = order
+    if verbose:
+        from tqdm.auto import tqdm  # imported only when shown: in Jupyter it needs ipywidgets
+
+        steps = tqdm(order, desc="loading layers 加载图层", unit="layer")
     for key in steps:
         src = config.sources[key]
         overrides: dict[str, Any] = {}

@@ -64,7 +64,7 @@ plans:
   infrastructure: {path: infra.gpkg, layer: [corridor, facility], field: kind, scheme: infrastructure}
 current: {path: status.gpkg, layer: DLTB, field: DLBM, scheme: gbt21010}
 roads: {path: roads.gpkg, field: highway}
-centres: {path: centres.csv, x: lon, y: lat, crs: EPSG:4490}
+centres: {path: centres.csv, x: lon, y: lat, crs: EPSG:4490, id: name}
 suppliers: {path: firms.csv, x: lon, y: lat, crs: bd09, id: firm_id}
 clusters: {path: cores.gpkg, id: name, industry: industry}
 districts: {path: towns.gpkg, id: name}

@@ -55,7 +55,7 @@ def test_ledger_columns_and_labels() -> None:
     led = conflict_ledger(conflicts())
     assert list(led.columns) == LEDGER_COLUMNS
     assert led.loc[0, "类型 type"] == "建设用地占用永久基本农田 farmland_construction"
-    assert led.loc[0, "规划A plan A"].startswith("产业集聚区规划")
+    assert led.loc[0, "规划A plan A"].startswith("产业集聚区总体规划")
     assert led.loc[1, "面积(亩) area mu"] == pytest.approx(1.0)  # 666.67 m² = 1 亩
     assert led[DECISION_COLUMNS].isna().all().all()
 
