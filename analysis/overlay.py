@@ -13,7 +13,11 @@ Pairwise intersections (:func:`intersect_pairs`) take the shortcuts a planner's 
 not: pairs where one polygon covers the other need no overlay (the covered polygon *is* the
 piece), pairs that share a vertex and only touch (neighbours in a coverage) are dropped
 after an exact ``touches`` test, and the work runs in chunks on threads (GEOS releases the
-GIL). About 10 µs per overlaid pair of small polygons is GEOS's own cost.
+GIL). About 10 µs per overlaid pair of small polygons is GEOS's own cost; so a pair where one
+polygon is strictly convex and the other has no holes is first clipped by compiled
+Sutherland–Hodgman (:mod:`fiveplans.analysis._clip`), which certifies its result exact and
+leaves every doubtful pair (vertices on the other's edges, a concave polygon whose
+intersection may fall apart, ...) to GEOS. With ``snap_rounding=True`` every pair goes to GEOS.
 
 Areas are planar, in the working (projected, metre) CRS; :func:`ellipsoidal_area` gives the
 area on the CGCS2000 ellipsoid (as the third land survey 三调 reports areas) through an
@@ -34,6 +38,7 @@ import pyproj
 import shapely
 from shapely.errors import GEOSException
 
+from fiveplans.analysis import _clip
 from fiveplans.errors import DataError
 
 __all__ = [
@@ -289,7 +294,8 @@ def intersect_pairs(
     Per chunk of left polygons (on *threads* threads): the tree query keeps pairs that
     intersect; a pair where one polygon covers the other takes the covered polygon as the
     piece (no overlay); a pair that shares a vertex and only touches is dropped; only the
-    remaining pairs are overlaid.
+    remaining pairs are overlaid: by the exact convex clipper when it can certify the
+    result (see the module notes), else by GEOS.
 
     Parameters
     ----------
@@ -329,6 +335,15 @@ def intersect_pairs(
         vertices.set_result(_Vertices(right))
     else:  # built on one thread while the other starts on the first chunk
         vertices = pool.submit(_Vertices, right)
+    fast = not snap_rounding  # snap-rounded results come from GEOS only
+    rings_r: Future[_clip.Rings] = Future()
+    if fast:
+        _clip.warm_up(once=True)  # the one-time compile, before the threads start
+        if pool is None:
+            rings_r.set_result(_clip.rings(right))
+        else:
+            rings_r = pool.submit(_clip.rings, right)
+        rings_l = _clip.rings(left)
 
     def work(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         mine = left[rows]
@@ -360,6 +375,8 @@ def intersect_pairs(
         if shared.any():
             touch = rest[shared][shapely.touches(a[rest[shared]], b[rest[shared]])]
             rest = np.setdiff1d(rest, touch, assume_unique=True)
+        if fast and len(rest):
+            rest = clipped(il[rest], ir[rest], rest, out)
         if len(rest):
             out[rest] = polygonal(
                 _robust(shapely.intersection, a[rest], b[rest], grid_size, snap_rounding)
@@ -370,6 +387,24 @@ def intersect_pairs(
         order = np.lexsort((ir[found], il[found]))
         found = found[order]
         return il[found], ir[found], out[found], area[order]
+
+    def clipped(il: np.ndarray, ir: np.ndarray, rest: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Clip the pairs the fast path takes into ``out``; the rows left to GEOS."""
+        r = rings_r.result()
+        subject_l = rings_l.start[il + 1] > rings_l.start[il]
+        subject_r = r.start[ir + 1] > r.start[ir]
+        by_right = (r.orient[ir] != 0) & subject_l  # the right polygon clips the left
+        by_left = ~by_right & (rings_l.orient[il] != 0) & subject_r
+        left_to_geos = np.ones(len(rest), dtype=bool)
+        for sel, subject, i_s, clip, i_c in (
+            (np.flatnonzero(by_right), rings_l, il, r, ir),
+            (np.flatnonzero(by_left), r, ir, rings_l, il),
+        ):
+            if len(sel):
+                done, pieces = _clip.clip_pairs(subject, i_s[sel], clip, i_c[sel])
+                out[rest[sel[done]]] = pieces[done]
+                left_to_geos[sel[done]] = False
+        return rest[left_to_geos]
 
     try:
         results = _map(work, len(left), threads, pool=pool)

@@ -1,0 +1,466 @@
+"""Exact compiled clipping of polygons by convex polygons (凸多边形裁剪), the fast path of
+:func:`fiveplans.analysis.overlay.intersect_pairs`.
+
+A pair is clipped here when one polygon (the *clip*) is strictly convex and the other (the
+*subject*) is a polygon without holes: Sutherland–Hodgman clips the subject by the half-plane
+of each clip edge in turn, compiled with numba (one call per batch of pairs, without the GIL,
+so threads can run batches side by side).
+
+The result is certified, not trusted: a clip step is accepted only when every vertex of the
+current polygon lies clearly on one side of the clip line (farther than about 1e-9 of its
+distance to the edge's start, far above rounding error, so the side is the exact one) and the
+boundary crosses the line at most twice. Under these conditions the clipped polygon is
+exactly the intersection (a simple polygon; the closing segment along the clip line lies
+inside the polygon), whatever the subject's shape. Every other case — a vertex on or next to
+a clip line (shared edges and corners, collinear edges), a boundary crossing a clip line four
+or more times (a concave subject whose intersection may fall apart: Sutherland–Hodgman would
+join the parts by zero-width bridges), holes, multipolygons, non-convex clips — is reported as
+*not done* and left to GEOS. Intersection points are computed from coordinate differences; a
+point where two consecutive clip lines meet is the clip's vertex itself, copied exactly.
+Pieces are returned clockwise (as GEOS writes overlay shells).
+
+Compiled code is cached on disk (``cache=True``) when the package directory (or numba's user
+cache) is writable, else compiled in memory on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import shapely
+
+from fiveplans.errors import FiveplansError
+
+__all__ = ["Rings", "clip_pairs", "rings", "warm_up"]
+
+logger = logging.getLogger(__name__)
+
+SIDE_TOL = 1e-9
+"""A vertex closer to a clip line than this times its distance to the edge start: not done."""
+TURN_TOL = 1e-10
+"""Sine of the smallest turn accepted at a convex clip polygon's vertex."""
+
+NOT_DONE, EMPTY, PIECE = 0, 1, 2
+
+
+def _jit(func: Callable) -> Callable:
+    """``numba.njit(nogil=True)`` with an on-disk cache when a cache directory is writable."""
+    try:
+        return numba.njit(nogil=True, cache=True)(func)
+    except RuntimeError:  # no writable cache location: compile in memory
+        logger.debug("numba cache not writable; %s compiles in memory", func.__name__)
+        return numba.njit(nogil=True)(func)
+
+
+class Rings(NamedTuple):
+    """Exterior rings of single-ring polygons, flat.
+
+    Attributes
+    ----------
+    xy
+        ``(n_vertices, 2)`` coordinates, each ring without its closing point and without
+        repeated consecutive points.
+    start
+        Ring ``k`` is ``xy[start[k]:start[k + 1]]``; an empty range marks a polygon the
+        fast path does not take (holes, multipolygon, fewer than three distinct points).
+    orient
+        ``+1`` / ``-1`` for a strictly convex counter-clockwise / clockwise ring, ``0``
+        otherwise.
+    """
+
+    xy: np.ndarray
+    start: np.ndarray
+    orient: np.ndarray
+
+
+@_jit
+def _compact(xy: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop closing points and repeated consecutive points; rings under 3 points dropped."""
+    n = len(count)
+    out = np.empty_like(xy)
+    start = np.zeros(n + 1, dtype=np.int64)
+    k = 0
+    i = 0
+    for g in range(n):
+        start[g] = k
+        first = k
+        for t in range(i, i + count[g]):
+            x, y = xy[t, 0], xy[t, 1]
+            if k > first and out[k - 1, 0] == x and out[k - 1, 1] == y:
+                continue
+            out[k, 0] = x
+            out[k, 1] = y
+            k += 1
+        while k - first > 1 and out[k - 1, 0] == out[first, 0] and out[k - 1, 1] == out[first, 1]:
+            k -= 1
+        if k - first < 3:
+            k = first
+        i += count[g]
+    start[n] = k
+    return out[:k].copy(), start
+
+
+@_jit
+def _orient(xy: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """+1/-1 for strictly convex CCW/CW rings (certified turns, one full turn), else 0."""
+    n = len(start) - 1
+    out = np.zeros(n, dtype=np.int8)
+    for g in range(n):
+        a, b = start[g], start[g + 1]
+        m = b - a
+        if m < 3:
+            continue
+        sign = 0
+        total = 0.0
+        ok = True
+        for i in range(m):
+            p0 = a + (i + m - 1) % m
+            p1 = a + i
+            p2 = a + (i + 1) % m
+            e1x, e1y = xy[p1, 0] - xy[p0, 0], xy[p1, 1] - xy[p0, 1]
+            e2x, e2y = xy[p2, 0] - xy[p1, 0], xy[p2, 1] - xy[p1, 1]
+            cr = e1x * e2y - e1y * e2x
+            scale = (abs(e1x) + abs(e1y)) * (abs(e2x) + abs(e2y))
+            if abs(cr) <= TURN_TOL * scale:
+                ok = False
+                break
+            s = 1 if cr > 0 else -1
+            if sign == 0:
+                sign = s
+            elif s != sign:
+                ok = False
+                break
+            total += np.arctan2(cr, e1x * e2x + e1y * e2y)
+        if ok and abs(abs(total) - 2.0 * np.pi) < 1e-6:
+            out[g] = sign
+    return out
+
+
+def rings(geoms: np.ndarray) -> Rings:
+    """The :class:`Rings` of polygons (any geometry; those the fast path cannot take are
+    marked by an empty ring)."""
+    arr = np.asarray(geoms, dtype=object).reshape(-1)
+    n = len(arr)
+    count = np.zeros(n, dtype=np.int64)
+    usable = np.zeros(n, dtype=bool)
+    if n:
+        present = np.not_equal(arr, None)
+        usable[present] = (shapely.get_type_id(arr[present]) == 3) & (
+            shapely.get_num_interior_rings(arr[present]) == 0
+        )
+    if usable.any():
+        xy, index = shapely.get_coordinates(arr[usable], return_index=True)
+        count[usable] = np.bincount(index, minlength=int(usable.sum()))
+    else:
+        xy = np.empty((0, 2))
+    xy, start = _compact(np.ascontiguousarray(xy, dtype=np.float64), count)
+    return Rings(xy, start, _orient(xy, start))
+
+
+_SPLIT = 134217729.0  # 2**27 + 1, Dekker's split of a double into two halves
+
+
+@_jit
+def _dd_add(ahi: float, alo: float, bhi: float, blo: float) -> tuple[float, float]:
+    """Double-double sum (the steps of GEOS's ``DD::selfAdd``)."""
+    big = ahi + bhi
+    small = alo + blo
+    e = big - ahi
+    f = small - alo
+    s = (bhi - e) + (ahi - (big - e))
+    t = (blo - f) + (alo - (small - f))
+    e = s + small
+    hi = big + e
+    h = e + (big - hi)
+    e = t + h
+    zhi = hi + e
+    return zhi, e + (hi - zhi)
+
+
+@_jit
+def _dd_mul(ahi: float, alo: float, bhi: float, blo: float) -> tuple[float, float]:
+    """Double-double product (GEOS's ``DD::selfMultiply``)."""
+    c = _SPLIT * ahi
+    hx = c - ahi
+    d = _SPLIT * bhi
+    hx = c - hx
+    tx = ahi - hx
+    hy = d - bhi
+    prod = ahi * bhi
+    hy = d - hy
+    ty = bhi - hy
+    d = ((((hx * hy - prod) + hx * ty) + tx * hy) + tx * ty) + (ahi * blo + alo * bhi)
+    zhi = prod + d
+    return zhi, d + (prod - zhi)
+
+
+@_jit
+def _dd_div(ahi: float, alo: float, bhi: float, blo: float) -> tuple[float, float]:
+    """Double-double quotient (GEOS's ``DD::selfDivide``)."""
+    q = ahi / bhi
+    c = _SPLIT * q
+    hc = c - q
+    u = _SPLIT * bhi
+    hc = c - hc
+    tc = q - hc
+    hy = u - bhi
+    prod = q * bhi
+    hy = u - hy
+    ty = bhi - hy
+    u = (((hc * hy - prod) + hc * ty) + tc * hy) + tc * ty
+    c = ((((ahi - prod) - u) + alo) - q * blo) / bhi
+    u = q + c
+    return u, (q - u) + c
+
+
+@_jit
+def _meet(
+    p1x: float,
+    p1y: float,
+    p2x: float,
+    p2y: float,
+    q1x: float,
+    q1y: float,
+    q2x: float,
+    q2y: float,
+) -> tuple[float, float]:
+    """Where segment p1-p2 crosses segment q1-q2, in double-double arithmetic.
+
+    The steps of GEOS's ``CGAlgorithmsDD::intersection``: the point is the exact crossing
+    rounded to doubles (so the pieces carry the vertices GEOS writes). The crossing is
+    proper here (p1 and p2 lie clearly on either side of q1-q2's line): no zero division.
+    """
+    pdx = _dd_add(p2x, 0.0, -p1x, 0.0)
+    pdy = _dd_add(p2y, 0.0, -p1y, 0.0)
+    qdx = _dd_add(q2x, 0.0, -q1x, 0.0)
+    qdy = _dd_add(q2y, 0.0, -q1y, 0.0)
+    dy = _dd_add(p1y, 0.0, -q1y, 0.0)
+    dx = _dd_add(p1x, 0.0, -q1x, 0.0)
+    a = _dd_mul(qdy[0], qdy[1], pdx[0], pdx[1])
+    b = _dd_mul(qdx[0], qdx[1], pdy[0], pdy[1])
+    denom = _dd_add(a[0], a[1], -b[0], -b[1])
+    a = _dd_mul(qdx[0], qdx[1], dy[0], dy[1])
+    b = _dd_mul(qdy[0], qdy[1], dx[0], dx[1])
+    num = _dd_add(a[0], a[1], -b[0], -b[1])
+    frac = _dd_div(num[0], num[1], denom[0], denom[1])
+    a = _dd_mul(pdx[0], pdx[1], frac[0], frac[1])
+    x = _dd_add(p1x, 0.0, a[0], a[1])
+    a = _dd_mul(pdx[0], pdx[1], dy[0], dy[1])
+    b = _dd_mul(pdy[0], pdy[1], dx[0], dx[1])
+    num = _dd_add(a[0], a[1], -b[0], -b[1])
+    frac = _dd_div(num[0], num[1], denom[0], denom[1])
+    b = _dd_mul(qdy[0], qdy[1], frac[0], frac[1])
+    y = _dd_add(q1y, 0.0, b[0], b[1])  # as GEOS: x along p1-p2, y along q1-q2
+    return x[0] + x[1], y[0] + y[1]
+
+
+@_jit
+def _clip_edge(c0: int, m: int, ccw: bool, k: int) -> tuple[int, int]:
+    """Rows of the start and end of edge ``k`` of a clip ring, counter-clockwise."""
+    if ccw:
+        return c0 + k, c0 + (k + 1) % m
+    return c0 + (m - k) % m, c0 + (m - k - 1) % m
+
+
+@_jit
+def _clip(
+    sxy: np.ndarray,
+    sstart: np.ndarray,
+    si: np.ndarray,
+    cxy: np.ndarray,
+    cstart: np.ndarray,
+    corient: np.ndarray,
+    ci: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip subject rings ``si`` by convex clip rings ``ci`` pairwise.
+
+    Returns ``(status, count, xy)``: per pair NOT_DONE / EMPTY / PIECE and the number of
+    coordinates of its piece; the pieces' closed clockwise rings, in pair order.
+    """
+    n = len(si)
+    status = np.zeros(n, dtype=np.int8)
+    count = np.zeros(n, dtype=np.int64)
+    size = 0
+    total = 0
+    for p in range(n):
+        b = (sstart[si[p] + 1] - sstart[si[p]]) + (cstart[ci[p] + 1] - cstart[ci[p]]) + 1
+        size = max(size, b)
+        total += b
+    out = np.empty((total, 2))
+    # the current polygon's vertices and, per vertex, the line its outgoing edge lies on:
+    # a subject edge (row of its start in sxy, >= 0) or clip edge k (-1 - k); crossings are
+    # computed from these original segments, never from rounded points
+    ax = np.empty(size)
+    ay = np.empty(size)
+    ae = np.empty(size, dtype=np.int64)
+    bx = np.empty(size)
+    by = np.empty(size)
+    be = np.empty(size, dtype=np.int64)
+    d = np.empty(size)
+    k = 0
+    for p in range(n):
+        s0, s1 = sstart[si[p]], sstart[si[p] + 1]
+        c0, c1 = cstart[ci[p]], cstart[ci[p] + 1]
+        ns, m = s1 - s0, c1 - c0
+        if ns < 3 or m < 3 or corient[ci[p]] == 0:
+            continue
+        ccw = corient[ci[p]] > 0
+        na = ns
+        for i in range(na):
+            ax[i] = sxy[s0 + i, 0]
+            ay[i] = sxy[s0 + i, 1]
+            ae[i] = s0 + i
+        state = PIECE
+        for j in range(m):
+            q0, q1 = _clip_edge(c0, m, ccw, j)
+            px, py = cxy[q0, 0], cxy[q0, 1]
+            ex, ey = cxy[q1, 0] - px, cxy[q1, 1] - py
+            escale = abs(ex) + abs(ey)
+            inside = 0
+            for i in range(na):
+                vx, vy = ax[i] - px, ay[i] - py
+                di = ex * vy - ey * vx
+                if abs(di) <= SIDE_TOL * escale * (abs(vx) + abs(vy)):
+                    state = NOT_DONE
+                    break
+                d[i] = di
+                if di > 0:
+                    inside += 1
+            if state == NOT_DONE:
+                break
+            if inside == na:
+                continue
+            if inside == 0:
+                state = EMPTY
+                break
+            crossings = 0
+            for i in range(na):
+                if (d[i] > 0) != (d[i - 1 if i > 0 else na - 1] > 0):
+                    crossings += 1
+            if crossings > 2:
+                state = NOT_DONE
+                break
+            nb = 0
+            for i in range(na):
+                h = i - 1 if i > 0 else na - 1
+                if (d[i] > 0) != (d[h] > 0):
+                    e = ae[h]
+                    if e >= 0:  # along subject edge e
+                        e1 = s0 + (e - s0 + 1) % ns
+                        bx[nb], by[nb] = _meet(
+                            sxy[e, 0], sxy[e, 1], sxy[e1, 0], sxy[e1, 1], px, py, ex + px, ey + py
+                        )
+                    elif -1 - e == j - 1 or (j == m - 1 and e == -1):
+                        # along the previous clip edge (at the last edge: along the first):
+                        # the crossing is the clip polygon's vertex between them
+                        q = q0 if -1 - e == j - 1 else q1
+                        bx[nb], by[nb] = cxy[q, 0], cxy[q, 1]
+                    else:
+                        r0, r1 = _clip_edge(c0, m, ccw, -1 - e)
+                        bx[nb], by[nb] = _meet(
+                            cxy[r0, 0], cxy[r0, 1], cxy[r1, 0], cxy[r1, 1], px, py, ex + px, ey + py
+                        )
+                    # leaving: the next edge runs along this clip edge; entering: on along e
+                    be[nb] = -1 - j if d[h] > 0 else e
+                    nb += 1
+                if d[i] > 0:
+                    bx[nb], by[nb], be[nb] = ax[i], ay[i], ae[i]
+                    nb += 1
+            ax, bx = bx, ax
+            ay, by = by, ay
+            ae, be = be, ae
+            na = nb
+        status[p] = state
+        if state != PIECE:
+            continue
+        area2 = 0.0
+        for i in range(1, na - 1):
+            area2 += (ax[i] - ax[0]) * (ay[i + 1] - ay[0]) - (ax[i + 1] - ax[0]) * (ay[i] - ay[0])
+        if area2 == 0.0:
+            status[p] = EMPTY
+            continue
+        for i in range(na + 1):
+            src = (na - i) % na if area2 > 0 else i % na  # clockwise, closed
+            out[k, 0] = ax[src]
+            out[k, 1] = ay[src]
+            k += 1
+        count[p] = na + 1
+    return status, count, out[:k].copy()
+
+
+def clip_pairs(
+    subject: Rings, i_subject: np.ndarray, clip: Rings, i_clip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intersections of ``subject`` ring ``i_subject[k]`` with convex ``clip`` ring ``i_clip[k]``.
+
+    Parameters
+    ----------
+    subject, clip
+        :func:`rings` of the two sides.
+    i_subject, i_clip
+        The pairs (equal lengths); pairs whose clip ring is not convex are not done.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(done, pieces)``: ``done[k]`` is False for a pair left to GEOS (``pieces[k]`` is
+        then ``None``); a done pair's piece is a new valid Polygon, or ``None`` when the two
+        only touch or do not meet.
+    """
+    i_subject = np.asarray(i_subject, dtype=np.int64)
+    i_clip = np.asarray(i_clip, dtype=np.int64)
+    pieces = np.full(len(i_subject), None, dtype=object)
+    if len(i_subject) == 0:
+        return np.zeros(0, dtype=bool), pieces
+    status, count, xy = _clip(
+        subject.xy, subject.start, i_subject, clip.xy, clip.start, clip.orient, i_clip
+    )
+    made = np.flatnonzero(status == PIECE)
+    if len(made):
+        rings_at = np.zeros(len(made) + 1, dtype=np.int64)
+        np.cumsum(count[made], out=rings_at[1:])
+        pieces[made] = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, xy, (rings_at, np.arange(len(made) + 1))
+        )
+    return status != NOT_DONE, pieces
+
+
+_warm = threading.Lock()
+_compiled: list[float] = []
+
+
+def warm_up(*, once: bool = False) -> float:
+    """Compile the kernels (or load them from numba's cache) now.
+
+    Parameters
+    ----------
+    once
+        Do nothing (and return 0) when they were already compiled in this process.
+
+    Returns
+    -------
+    float
+        Seconds it took.
+    """
+    with _warm:
+        if once and _compiled:
+            return 0.0
+        t0 = time.perf_counter()
+        boxes = np.array([shapely.box(0.0, 0.0, 2.0, 2.0), shapely.box(1.0, 1.0, 3.0, 3.0)])
+        r = rings(boxes)
+        done, pieces = clip_pairs(r, np.array([0]), r, np.array([1]))
+        if not (done[0] and shapely.area(pieces[0]) == 1.0):
+            raise FiveplansError(
+                "fiveplans.analysis._clip: the numba-compiled polygon clipper failed its "
+                "self-check (two overlapping squares). Fix: reinstall numba and llvmlite "
+                "(`pip install --force-reinstall numba`) and delete stale numba caches "
+                "(analysis/__pycache__/_clip.*.nbi/.nbc)"
+            )
+        _compiled.append(time.perf_counter() - t0)
+        return _compiled[-1]

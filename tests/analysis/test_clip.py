@@ -1,0 +1,260 @@
+"""The compiled convex clipper (fast path of intersect_pairs) against GEOS as the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fiveplans.analysis import _clip, overlay
+
+X0, Y0 = 438_000.0, 3_715_000.0  # EPSG:4547 (CGCS2000 / 3-degree GK CM 114E) magnitudes
+
+
+def poly(coords: list[tuple[float, float]], dx: float = X0, dy: float = Y0) -> shapely.Polygon:
+    return shapely.Polygon([(x + dx, y + dy) for x, y in coords])
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+L_SHAPE = poly([(0, 0), (30, 0), (30, 10), (10, 10), (10, 30), (0, 30)])
+U_SHAPE = poly([(0, 0), (30, 0), (30, 30), (20, 30), (20, 10), (10, 10), (10, 30), (0, 30)])
+COMB = poly(
+    [
+        *[(0, 0), (50, 0), (50, 30), (40, 30), (40, 10), (30, 10), (30, 30), (20, 30)],
+        *[(20, 10), (10, 10), (10, 30), (0, 30)],
+    ]
+)
+
+
+def geos_piece(a: shapely.Geometry, b: shapely.Geometry) -> shapely.Geometry | None:
+    """The oracle: GEOS's intersection, polygonal part, ``None`` when of no area."""
+    g = overlay.polygonal([shapely.intersection(a, b)])[0]
+    return None if g is None or g.area == 0 else g
+
+
+def assert_same(piece: shapely.Geometry | None, ref: shapely.Geometry | None) -> None:
+    if ref is None:
+        assert piece is None
+        return
+    assert piece is not None
+    assert shapely.is_valid(piece)
+    assert abs(piece.area - ref.area) <= 1e-9 * ref.area
+    assert shapely.equals_exact(shapely.normalize(piece), shapely.normalize(ref), 1e-6)
+    assert shapely.area(shapely.symmetric_difference(piece, ref)) <= 1e-9 * ref.area
+
+
+def clip_one(subject: shapely.Geometry, clip: shapely.Geometry) -> tuple[bool, object]:
+    rs, rc = _clip.rings([subject]), _clip.rings([clip])
+    done, pieces = _clip.clip_pairs(rs, np.array([0]), rc, np.array([0]))
+    return bool(done[0]), pieces[0]
+
+
+def test_convexity_and_orientation() -> None:
+    ccw = box(0, 0, 10, 5)
+    cw = shapely.Polygon(list(ccw.exterior.coords)[::-1])
+    with_midpoint = poly([(0, 0), (5, 0), (10, 0), (10, 10), (0, 10)])  # collinear vertex
+    repeated = poly([(0, 0), (10, 0), (10, 0), (10, 10), (0, 10)])
+    holed = shapely.Polygon(box(0, 0, 10, 10).exterior, [box(2, 2, 4, 4).exterior])
+    multi = shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 0, 3, 1)])
+    r = _clip.rings([ccw, cw, L_SHAPE, with_midpoint, repeated, holed, multi])
+    assert shapely.is_ccw(ccw.exterior) and not shapely.is_ccw(cw.exterior)
+    assert r.orient.tolist() == [1, -1, 0, 0, 1, 0, 0]
+    n = np.diff(r.start)
+    assert n.tolist() == [4, 4, 6, 5, 4, 0, 0]  # no closing or repeated points; holes, multi: none
+
+
+DIAGONAL = poly([(-5, 30), (30, -5), (40, -5), (-5, 40)])  # across both arms of the L
+STRIP = box(-5, 20, 60, 25)  # across the arms of the U and the comb
+
+
+@pytest.mark.parametrize(
+    ("subject", "strip"),
+    [(L_SHAPE, DIAGONAL), (U_SHAPE, STRIP), (COMB, STRIP)],
+    ids=["L", "U", "comb"],
+)
+def test_disconnected_intersections_go_to_geos(
+    subject: shapely.Polygon, strip: shapely.Polygon
+) -> None:
+    # a convex clip across the shape's arms: the true intersection falls apart
+    ref = geos_piece(subject, strip)
+    assert ref is not None and ref.geom_type == "MultiPolygon"
+    done, piece = clip_one(subject, strip)
+    assert not done and piece is None
+    il, ir, pieces, area = overlay.intersect_pairs(np.array([subject]), np.array([strip]))
+    assert il.tolist() == [0] and ir.tolist() == [0]
+    assert_same(pieces[0], ref)
+    assert area[0] == pytest.approx(ref.area, rel=1e-12)
+
+
+@pytest.mark.parametrize("subject", [L_SHAPE, U_SHAPE, COMB], ids=["L", "U", "comb"])
+def test_concave_subject_with_connected_intersection_is_clipped(subject: shapely.Polygon) -> None:
+    clip = box(-5, -5, 15, 40)  # its edge x = 15 crosses the base twice: a concave L-piece
+    done, piece = clip_one(subject, clip)
+    ref = geos_piece(subject, clip)
+    assert done
+    assert_same(piece, ref)
+    assert len(shapely.get_coordinates(piece)) == 7  # six corners, closed
+    assert not shapely.is_ccw(piece.exterior)  # written clockwise, as GEOS does
+
+
+@pytest.mark.parametrize("subject", [U_SHAPE, COMB], ids=["U", "comb"])
+def test_four_crossings_go_to_geos_even_when_connected(subject: shapely.Polygon) -> None:
+    # the top edge crosses the arms: connected here, but not certified by the clipper
+    clip = poly([(-3, -4), (45, 2), (44, 14), (-2, 12)])
+    done, _ = clip_one(subject, clip)
+    assert not done
+    _il, _ir, pieces, _area = overlay.intersect_pairs(np.array([subject]), np.array([clip]))
+    assert_same(pieces[0], geos_piece(subject, clip))
+
+
+def test_holes_go_to_geos() -> None:
+    holed = shapely.Polygon(box(0, 0, 100, 100).exterior, [box(40, 40, 60, 60).exterior])
+    clip = box(30, 30, 70, 50)
+    done, _ = clip_one(holed, clip)
+    assert not done
+    _il, _ir, pieces, _area = overlay.intersect_pairs(np.array([holed]), np.array([clip]))
+    assert_same(pieces[0], geos_piece(holed, clip))
+    assert pieces[0].area == pytest.approx(40 * 20 - 20 * 10)
+
+
+def test_touching_pairs_have_no_piece() -> None:
+    a = box(0, 0, 10, 10)
+    neighbours = np.array(
+        [
+            box(10, 0, 20, 10),
+            box(10, 10, 20, 20),
+            box(10, 5, 20, 15),
+            poly([(10, 2), (20, 0), (20, 9)]),
+        ]
+    )
+    for b in neighbours:
+        _done, piece = clip_one(a, b)
+        assert piece is None  # either not done (vertices on the line) or empty
+        _done, piece = clip_one(b, a)
+        assert piece is None
+    il, _ir, _pieces, _area = overlay.intersect_pairs(np.array([a]), neighbours)
+    assert len(il) == 0
+
+
+def test_contained_and_identical_pairs_return_the_input() -> None:
+    outer = poly([(0, 0), (100, -10), (120, 60), (10, 80)])
+    inner = box(20, 10, 40, 30)
+    same = shapely.Polygon(outer.exterior)
+    left = np.array([inner, outer])
+    right = np.array([outer, same])
+    il, ir, pieces, area = overlay.intersect_pairs(left, right, threads=1)
+    pairs = list(zip(il.tolist(), ir.tolist(), strict=True))
+    assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    by_pair = dict(zip(pairs, pieces, strict=True))
+    assert by_pair[(0, 0)] is inner and by_pair[(0, 1)] is inner  # the covered polygon itself
+    assert by_pair[(1, 0)] is outer and by_pair[(1, 1)] is same
+    # the identical pair clipped directly: not certified (vertices on clip lines)
+    done, _ = clip_one(outer, same)
+    assert not done
+    assert area == pytest.approx(shapely.area(pieces))
+
+
+def test_collinear_overlapping_edges_go_to_geos_and_match() -> None:
+    a = box(0, 0, 10, 10)
+    b = box(5, 0, 15, 8)  # shares part of the bottom edge
+    done, _ = clip_one(a, b)
+    assert not done
+    _il, _ir, pieces, _area = overlay.intersect_pairs(np.array([a]), np.array([b]))
+    assert_same(pieces[0], geos_piece(a, b))
+    assert pieces[0].area == pytest.approx(40.0)
+
+
+def test_tiny_sliver_matches_geos() -> None:
+    a = box(0, 0, 100, 50)
+    # a rotated rectangle whose corner just pokes 1 mm past a's top edge
+    b = poly([(40, 50.001), (60, 49.9), (60.1, 70), (40.1, 70)])
+    done, piece = clip_one(b, a)
+    ref = geos_piece(a, b)
+    assert done and ref is not None and ref.area < 1.0
+    assert_same(piece, ref)
+
+
+def test_clip_vertices_are_copied_exactly() -> None:
+    subject = poly([(0, 0), (100, 3), (97, 90), (-4, 95)])
+    clip = poly([(20.125, 20.25), (60.5, 25.75), (55.0625, 70.5), (18.0, 60.0)])
+    done, piece = clip_one(subject, clip)
+    assert done
+    assert_same(piece, geos_piece(subject, clip))
+    assert shapely.equals_exact(shapely.normalize(piece), shapely.normalize(clip), 0.0)
+
+
+def random_convex(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+    pts = rng.uniform(-scale, scale, (n, 8, 2)) + rng.uniform(0, 3 * scale, (n, 1, 2))
+    return shapely.convex_hull(shapely.multipoints(pts + np.array([X0, Y0])))
+
+
+def test_random_convex_pairs_match_geos() -> None:
+    rng = np.random.default_rng(7)
+    a, b = random_convex(rng, 400, 50.0), random_convex(rng, 400, 50.0)
+    il, ir, pieces, _area = overlay.intersect_pairs(a, b, threads=2)
+    assert len(il) > 1000
+    refs = [geos_piece(a[i], b[j]) for i, j in zip(il, ir, strict=True)]
+    for piece, ref in zip(pieces, refs, strict=True):
+        assert_same(piece, ref)
+    # and no pair GEOS finds a piece for is missing
+    qa, qb = shapely.STRtree(b).query(a, predicate="intersects")
+    expected = {(i, j) for i, j in zip(qa, qb, strict=True) if geos_piece(a[i], b[j]) is not None}
+    assert set(zip(il.tolist(), ir.tolist(), strict=True)) == expected
+    r = _clip.rings(a)
+    done, _ = _clip.clip_pairs(r, il, _clip.rings(b), ir)
+    assert done.mean() > 0.9  # the fast path takes nearly all convex pairs
+
+
+def star(rng: np.random.Generator, n: int, cx: float, cy: float, r: float) -> shapely.Polygon:
+    """A random star-shaped (simple, usually concave) polygon."""
+    angle = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radius = rng.uniform(0.3 * r, r, n)
+    return shapely.Polygon(
+        np.column_stack([cx + radius * np.cos(angle), cy + radius * np.sin(angle)])
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(3, 14),
+    far=st.sampled_from([0.0, X0, 4.0e6]),
+)
+def test_property_fast_path_equals_geos(seed: int, n: int, far: float) -> None:
+    rng = np.random.default_rng(seed)
+    subjects = [
+        star(rng, n, far + rng.uniform(0, 40), far + rng.uniform(0, 40), 30.0) for _ in range(6)
+    ]
+    subjects = [s for s in subjects if s.is_valid]
+    clips = random_convex(rng, 6, 20.0)
+    clips = shapely.transform(clips, lambda xy: xy - (X0, Y0) + far)
+    for s in subjects:
+        for c in clips:
+            done, piece = clip_one(s, c)
+            if done:
+                assert_same(piece, geos_piece(s, c))
+    left = np.array(subjects, dtype=object)
+    il, ir, pieces, _area = overlay.intersect_pairs(left, clips, threads=1)
+    for i, j, piece in zip(il, ir, pieces, strict=True):
+        assert_same(piece, geos_piece(left[i], clips[j]))
+
+
+def test_snap_rounding_uses_geos_on_the_grid() -> None:
+    a = poly([(0.00003, 0), (100, 3.00007), (97, 90), (-4, 95)])
+    b = box(10, 10, 50.00004, 50)
+    _il, _ir, pieces, _area = overlay.intersect_pairs(
+        np.array([a]), np.array([b]), snap_rounding=True, grid_size=1e-3
+    )
+    xy = shapely.get_coordinates(pieces[0]) - (X0, Y0)
+    assert np.allclose(xy / 1e-3, np.round(xy / 1e-3), atol=1e-6)
+    assert pieces[0].area == pytest.approx(geos_piece(a, b).area, rel=1e-6)
+
+
+def test_warm_up_reports_seconds() -> None:
+    assert _clip.warm_up() >= 0.0
+    assert _clip.warm_up(once=True) == 0.0
