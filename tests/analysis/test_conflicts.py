@@ -505,3 +505,35 @@ def test_threads_never_share_a_prepared_polygon() -> None:
         two = _overlay.intersect_pairs(cells, big, threads=2)
         assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
         assert np.allclose(one[3], two[3])
+
+
+def test_vectorised_centroids_equal_geos() -> None:
+    import shapely as _shapely
+
+    from fiveplans.analysis import overlay as _overlay
+
+    rng = np.random.default_rng(9)
+    pts = _shapely.points(rng.uniform((440_000, 3_720_000), (450_000, 3_730_000), (300, 2)))
+    polys = _shapely.buffer(pts, rng.uniform(5, 300, 300), quad_segs=3)
+    holed = _shapely.difference(polys[:20], _shapely.buffer(pts[:20], 2.0))
+    multi = _shapely.union(polys[20:30], _shapely.buffer(pts[20:30], 1.0).reshape(-1))
+    geoms = np.concatenate([polys, holed, multi, [_shapely.box(0, 0, 0, 0)]])
+    geoms = geoms[~_shapely.is_empty(geoms)]
+    ours = _overlay.centroids(geoms)
+    geos = _shapely.get_coordinates(_shapely.centroid(geoms))
+    assert np.abs(ours - geos).max() < 1e-6
+
+
+def test_scale_grid_equals_direct_factors() -> None:
+    import pyproj as _pyproj
+
+    from fiveplans.analysis import overlay as _overlay
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(300_000, 700_000, 20_000)  # the whole width of a 3-degree zone
+    y = rng.uniform(3_500_000, 3_900_000, 20_000)
+    crs = _pyproj.CRS.from_epsg(4547)
+    lon, lat = _pyproj.Transformer.from_crs(crs, 4490, always_xy=True).transform(x, y)
+    direct = _pyproj.Proj(crs).get_factors(lon, lat).areal_scale
+    grid = _overlay._ScaleGrid(crs, x, y)(x, y)
+    assert np.abs(grid / direct - 1).max() < 1e-8
