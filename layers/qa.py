@@ -185,20 +185,33 @@ def _examples(gdf: gpd.GeoDataFrame, mask: np.ndarray, id_column: str | None, n:
 
 
 def duplicate_geometries(gdf: gpd.GeoDataFrame) -> QARow | None:
-    """Features whose geometry repeats another's exactly (after normalisation)."""
+    """Features whose geometry repeats another's exactly (after normalisation).
+
+    Only features that share their bounds and area with another are compared exactly
+    (normalised WKB), so a layer without repeats costs two vectorised measurements.
+    """
     if len(gdf) < 2:
         return None
-    wkb = shapely.to_wkb(shapely.normalize(gdf.geometry.values), hex=False)
-    dup = pd.Series(wkb).duplicated(keep="first").to_numpy()
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    key = pd.DataFrame(shapely.bounds(geoms), columns=["x0", "y0", "x1", "y1"])
+    key["area"] = shapely.area(geoms)
+    suspects = np.flatnonzero(key.duplicated(keep=False).to_numpy())
+    if not len(suspects):
+        return None
+    wkb = shapely.to_wkb(shapely.normalize(geoms[suspects]), hex=False)
+    repeated = pd.Series(wkb).duplicated(keep="first").to_numpy()
+    dup = np.zeros(len(geoms), dtype=bool)
+    dup[suspects[repeated]] = True
     n = int(dup.sum())
     if not n:
         return None
-    area = float(shapely.area(gdf.geometry.values[dup]).sum())
+    area = float(shapely.area(geoms[dup]).sum())
+    rows = ", ".join(str(i + 1) for i in np.flatnonzero(dup)[:5])
     return QARow(
         "duplicate_geometry 重复图斑",
         n,
         area_m2=area,
-        detail=f"{n} features repeat an earlier geometry (rows {', '.join(str(i + 1) for i in np.flatnonzero(dup)[:5])})",
+        detail=f"{n} features repeat an earlier geometry (rows {rows})",
     )
 
 
