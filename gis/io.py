@@ -23,6 +23,7 @@ __all__ = [
     "EncodingGuess",
     "atomic_dir",
     "atomic_path",
+    "check_shapefile_complete",
     "dbf_text_sample",
     "detect_encoding",
     "detect_shapefile_encoding",
@@ -144,6 +145,40 @@ def dbf_text_sample(dbf: Path, *, max_records: int = 5000) -> bytes:
             for start, length in fields:
                 out += rec[start : start + length].rstrip(b" \x00") + b" "
         return bytes(out)
+
+
+def check_shapefile_complete(shp: Path) -> None:
+    """Refuse a Shapefile whose .shp or .dbf is shorter than its header says (a truncated copy).
+
+    GDAL reads such files without an error and returns the missing records with no geometry,
+    which would silently shrink every area computed from them.
+    """
+    size = shp.stat().st_size
+    with open(shp, "rb") as fh:
+        head = fh.read(100)
+    if len(head) < 100 or struct.unpack(">i", head[0:4])[0] != 9994:
+        raise DataError(
+            f"{shp}: not a Shapefile main file (bad header). Fix: re-export the Shapefile."
+        )
+    declared = struct.unpack(">i", head[24:28])[0] * 2
+    if size < declared:
+        raise DataError(
+            f"{shp}: truncated — the header says {declared:,} bytes but the file has {size:,} "
+            "(an interrupted copy or download). Fix: copy the complete .shp again from the "
+            "delivery."
+        )
+    dbf = next((p for p in (shp.with_suffix(".dbf"), shp.with_suffix(".DBF")) if p.exists()), None)
+    if dbf is not None:
+        with open(dbf, "rb") as fh:
+            dhead = fh.read(12)
+        if len(dhead) == 12:
+            n_records, header_len, record_len = struct.unpack("<IHH", dhead[4:12])
+            expected = header_len + n_records * record_len
+            if dbf.stat().st_size < expected:
+                raise DataError(
+                    f"{dbf}: truncated — {n_records:,} records need {expected:,} bytes but the "
+                    f"file has {dbf.stat().st_size:,}. Fix: copy the complete .dbf again."
+                )
 
 
 def detect_shapefile_encoding(shp: Path, *, declared: str | None = None) -> EncodingGuess:

@@ -35,7 +35,12 @@ from fiveplans.crs import (
     with_towgs84,
 )
 from fiveplans.errors import CRSError, CRSWarning, DataError, FiveplansWarning
-from fiveplans.io import EncodingGuess, detect_encoding, detect_shapefile_encoding
+from fiveplans.io import (
+    EncodingGuess,
+    check_shapefile_complete,
+    detect_encoding,
+    detect_shapefile_encoding,
+)
 from fiveplans.layers import qa
 from fiveplans.layers.legend import apply_legend
 
@@ -200,6 +205,7 @@ def _read_gdal(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
     assert src.path is not None
     kwargs: dict[str, Any] = {}
     if report.format == "Shapefile":
+        check_shapefile_complete(src.path)
         guess = detect_shapefile_encoding(src.path, declared=src.encoding)
         kwargs["encoding"] = guess.encoding
         report.encoding, report.encoding_reason = guess.encoding, guess.reason

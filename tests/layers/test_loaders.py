@@ -435,3 +435,14 @@ def test_all_codes_unknown_suggests_the_scheme(tmp_path: Path) -> None:
     _parcels().to_file(path)
     with pytest.raises(DataError, match="tdytq"):
         load_layer(_src("land_use", path, field="TDYTQLXDM", scheme="gb50137"), working_crs=WORKING)
+
+
+@pytest.mark.parametrize("part", [".shp", ".dbf"])
+def test_truncated_shapefile_is_refused(tmp_path: Path, part: str) -> None:
+    path = _write_gbk_shapefile(tmp_path / "t", _parcels())
+    target = path.with_suffix(part)
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) - 40])
+    src = _src("land_use", path, field="TDYTQLXDM", scheme="tdytq", crs="EPSG:4526")
+    with pytest.raises(DataError, match=r"truncated.*Fix: copy the complete"):
+        load_layer(src, working_crs=WORKING)
