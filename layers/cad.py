@@ -140,7 +140,7 @@ def read_dxf(
         raise DataError(
             f"{file}: no closed polyline or hatch on {where} of the model space; the plan's "
             "land-use polygons must be closed polylines or hatches — close them in CAD "
-            "(PEDIT → Close) or choose the layers that hold them with `layers:`."
+            "(PEDIT → Close) or choose the layers that hold them with `layer:` in the pilot."
         )
     gdf = geopandas.GeoDataFrame(rows, geometry="geometry", crs=None)
     logger.info("%s: read %d polygons from %d layers", file, len(gdf), gdf["Layer"].nunique())
@@ -201,7 +201,7 @@ def _select_layers(
         raise DataError(
             f"{file}: layer(s) {unknown} not found in the drawing. "
             + (" ".join(hints) + " " if hints else "")
-            + f"Layers present: {list(all_layers)}; fix `layers:` in the pilot YAML."
+            + f"Layers present: {list(all_layers)}; fix `layer:` in the pilot YAML."
         )
     return {name.casefold() for name in layers}
 
@@ -295,9 +295,9 @@ def _open_message(
     )
     names = sorted(by_layer)
     exclude = (
-        f"read only the land-use layers with `layers:` (leaving out {names})"
+        f"list only the land-use CAD layers under `layer:` in the pilot (leaving out {names})"
         if all_layers
-        else f"drop {names} from `layers:`"
+        else f"drop {names} from `layer:` in the pilot"
     )
     return (
         f"{file}: {len(open_lines)} open polyline(s) on the selected layers cannot be land-use "
