@@ -509,6 +509,18 @@ def assign_suppliers(
         len(suppliers),
         len(clusters),
     )
+    if len(suppliers) and not reached.any() and s_snap is not None:
+        # a radius nobody reaches: say how far the nearest supplier really is
+        free = engine.to_points(engine.from_points(c_snap, limit=np.inf), s_snap, sources=c_snap)
+        nearest = float(np.min(free)) if np.isfinite(free).any() else float("inf")
+        warnings.warn(
+            f"suppliers: none of the {len(suppliers)} suppliers lies within any cluster's "
+            f"radius ({', '.join(f'{r:g}' for r in sorted(set(radii.tolist())))} min); the "
+            f"nearest is {nearest:.1f} min away. Fix: raise `logistics.radius_min` (or the "
+            "industry's entry) in the pilot.",
+            FiveplansWarning,
+            stacklevel=2,
+        )
     return out
 
 

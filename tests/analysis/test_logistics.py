@@ -296,3 +296,27 @@ def test_inputs_not_mutated(graph) -> None:
     service_areas(graph, cores, radius_min=1)
     pd.testing.assert_frame_equal(cores, before[0])
     pd.testing.assert_frame_equal(sup, before[1])
+
+
+def test_a_radius_nobody_reaches_says_how_far_the_nearest_is() -> None:
+    """Two junctions 6 km apart on a 60 km/h road: a 1-minute radius reaches nobody."""
+    from fiveplans.analysis.network import build_network
+    from fiveplans.errors import FiveplansWarning
+
+    roads = gpd.GeoDataFrame(
+        {"highway": ["primary"], "u": [1], "v": [2], "oneway": ["no"]},
+        geometry=[LineString([(440_000, 3_720_000), (446_000, 3_720_000)])],
+        crs=4547,
+    )
+    graph = build_network(roads, speeds_kmh={"primary": 60, "default": 30})
+    clusters = gpd.GeoDataFrame(
+        {"source_id": ["A"], "industry": ["x"]}, geometry=[Point(440_000, 3_720_000)], crs=4547
+    )
+    suppliers = gpd.GeoDataFrame(
+        {"source_id": ["s1"]}, geometry=[Point(446_000, 3_720_000)], crs=4547
+    )
+    with pytest.warns(
+        FiveplansWarning, match=r"nearest is 6\.0 min away.*raise `logistics.radius_min`"
+    ):
+        out = assign_suppliers(graph, clusters, suppliers, radius_min=1)
+    assert out["travel_min"].isna().all()
