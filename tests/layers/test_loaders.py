@@ -446,3 +446,35 @@ def test_truncated_shapefile_is_refused(tmp_path: Path, part: str) -> None:
     src = _src("land_use", path, field="TDYTQLXDM", scheme="tdytq", crs="EPSG:4526")
     with pytest.raises(DataError, match=r"truncated.*Fix: copy the complete"):
         load_layer(src, working_crs=WORKING)
+
+
+@pytest.mark.parametrize("offset", [True, False])
+def test_a_plan_sitting_gcj02_off_the_boundary_is_flagged(tmp_path: Path, offset: bool) -> None:
+    import warnings
+
+    import yaml
+    from tinypilot import write_tiny_pilot
+
+    import fiveplans as fp
+
+    pilot = write_tiny_pilot(tmp_path / "p")
+    cluster = gpd.read_file(pilot.parent / "cluster.gpkg").to_crs(4490)
+    if offset:  # what an Amap export labelled WGS84 looks like
+
+        def to_gcj(xy: np.ndarray) -> np.ndarray:
+            return np.column_stack(coords.wgs84_to_gcj02(xy[:, 0], xy[:, 1]))
+
+        cluster.geometry = shapely.transform(cluster.geometry.values, to_gcj)
+    cluster.to_file(pilot.parent / "cluster.geojson", driver="GeoJSON")
+    doc = yaml.safe_load(pilot.read_text(encoding="utf-8"))
+    doc["plans"]["cluster"]["path"] = "cluster.geojson"
+    pilot.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = fp.load_pilot(pilot)
+    flagged = [str(w.message) for w in caught if "probably GCJ-02" in str(w.message)]
+    if offset:
+        assert flagged and "cluster" in flagged[0] and "crs: gcj02" in flagged[0]
+    else:
+        assert not flagged
+        assert not loaded.warnings
