@@ -17,7 +17,13 @@ or more times (a concave subject whose intersection may fall apart: Sutherlandâ€
 join the parts by zero-width bridges), holes, multipolygons, non-convex clips â€” is reported as
 *not done* and left to GEOS. Intersection points are computed from coordinate differences; a
 point where two consecutive clip lines meet is the clip's vertex itself, copied exactly.
-Pieces are returned clockwise (as GEOS writes overlay shells).
+Pieces are returned clockwise (as GEOS writes overlay shells). A subject whose every vertex
+lies clearly inside every clip half-plane lies inside the clip (``SUBJECT_IN``); a result made
+of all the clip's vertices, copied, is the clip itself (``CLIP_IN``): the caller then takes
+the original polygon as the piece. Each piece's area is computed with GEOS's own formula (the
+same double as ``shapely.area``) and its centroid as
+:func:`fiveplans.analysis.overlay.centroids` computes it, with a certified test that the
+centroid lies inside the piece.
 
 Compiled code is cached on disk (``cache=True``) when the package directory (or numba's user
 cache) is writable, else compiled in memory on first use.
@@ -37,7 +43,7 @@ import shapely
 
 from fiveplans.errors import FiveplansError
 
-__all__ = ["Rings", "clip_pairs", "rings", "warm_up"]
+__all__ = ["Clipped", "Rings", "clip_pairs", "clip_rows", "rings", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ SIDE_TOL = 1e-9
 TURN_TOL = 1e-10
 """Sine of the smallest turn accepted at a convex clip polygon's vertex."""
 
-NOT_DONE, EMPTY, PIECE = 0, 1, 2
+NOT_DONE, EMPTY, PIECE, SUBJECT_IN, CLIP_IN = 0, 1, 2, 3, 4
 
 
 def _jit(func: Callable) -> Callable:
@@ -269,6 +275,67 @@ def _clip_edge(c0: int, m: int, ccw: bool, k: int) -> tuple[int, int]:
 
 
 @_jit
+def _ring_stats(
+    xy: np.ndarray, a: int, b: int, closed: bool
+) -> tuple[float, float, float, float, bool]:
+    """Area (GEOS's formula), centroid and certified insideness of a ring's centroid.
+
+    ``xy[a:b]`` is the ring (``closed``: its last point repeats the first). The area is
+    computed exactly as GEOS's ``Area::ofRingSigned`` does (the same operations in the same
+    order, so the same double), the centroid as :func:`fiveplans.analysis.overlay.centroids`
+    does (shoelace relative to the first vertex). ``inside`` is True when the centroid lies
+    clearly on the inner side of every edge: then it is in the ring's kernel, so inside the
+    polygon (a simple polygon contains the intersection of its edges' inner half-planes).
+    """
+    n = b - a
+    m = n if closed else n + 1  # points of the closed ring
+    # GEOS Area::ofRingSigned
+    x0 = xy[a, 0]
+    p1y = xy[a, 1]
+    p2x = xy[a + 1, 0] - x0
+    p2y = xy[a + 1, 1]
+    total = 0.0
+    for i in range(1, m - 1):
+        p0y = p1y
+        p1x = p2x
+        p1y = p2y
+        j = a + (i + 1) % n
+        p2x = xy[j, 0] - x0
+        p2y = xy[j, 1]
+        total += p1x * (p0y - p2y)
+    area = abs(total / 2.0)
+    # centroid, as overlay.centroids (same sums in the same order)
+    fx, fy = xy[a, 0], xy[a, 1]
+    s2 = 0.0
+    sx = 0.0
+    sy = 0.0
+    for i in range(m - 1):
+        u0x, u0y = xy[a + i % n, 0] - fx, xy[a + i % n, 1] - fy
+        u1x, u1y = xy[a + (i + 1) % n, 0] - fx, xy[a + (i + 1) % n, 1] - fy
+        cross = u0x * u1y - u1x * u0y
+        s2 += cross
+        sx += (u0x + u1x) * cross
+        sy += (u0y + u1y) * cross
+    if s2 == 0.0:
+        return area, np.nan, np.nan, 0.0, False
+    cx = sx / (3.0 * s2) + fx
+    cy = sy / (3.0 * s2) + fy
+    inside = True
+    for i in range(m - 1):
+        q0 = a + i % n
+        q1 = a + (i + 1) % n
+        ex, ey = xy[q1, 0] - xy[q0, 0], xy[q1, 1] - xy[q0, 1]
+        vx, vy = cx - xy[q0, 0], cy - xy[q0, 1]
+        di = ex * vy - ey * vx
+        if s2 < 0.0:
+            di = -di
+        if not di > SIDE_TOL * (abs(ex) + abs(ey)) * (abs(vx) + abs(vy)):
+            inside = False
+            break
+    return area, cx, cy, s2, inside
+
+
+@_jit
 def _clip(
     sxy: np.ndarray,
     sstart: np.ndarray,
@@ -277,31 +344,39 @@ def _clip(
     cstart: np.ndarray,
     corient: np.ndarray,
     ci: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Clip subject rings ``si`` by convex clip rings ``ci`` pairwise.
 
-    Returns ``(status, count, xy)``: per pair NOT_DONE / EMPTY / PIECE and the number of
-    coordinates of its piece; the pieces' closed clockwise rings, in pair order.
+    Returns ``(status, count, xy, area, centroid, inside)``: per pair NOT_DONE / EMPTY /
+    PIECE / SUBJECT_IN (the subject lies inside the clip: it is the piece) / CLIP_IN (the
+    clip lies inside the subject) and the number of coordinates of its piece (PIECE only);
+    the pieces' closed clockwise rings, in pair order; per pair the piece's area (PIECE
+    only, as GEOS computes it), centroid (any piece) and whether the centroid is certified
+    inside the piece.
     """
     n = len(si)
     status = np.zeros(n, dtype=np.int8)
     count = np.zeros(n, dtype=np.int64)
+    areas = np.full(n, np.nan)
+    cent = np.full((n, 2), np.nan)
+    inside_c = np.zeros(n, dtype=np.bool_)
     size = 0
-    total = 0
     for p in range(n):
         b = (sstart[si[p] + 1] - sstart[si[p]]) + (cstart[ci[p] + 1] - cstart[ci[p]]) + 1
         size = max(size, b)
-        total += b
-    out = np.empty((total, 2))
+    out = np.empty((4 * n + size, 2))  # grown when needed (most pairs give no piece)
     # the current polygon's vertices and, per vertex, the line its outgoing edge lies on:
     # a subject edge (row of its start in sxy, >= 0) or clip edge k (-1 - k); crossings are
-    # computed from these original segments, never from rounded points
+    # computed from these original segments, never from rounded points; and whether the
+    # vertex is a clip vertex (copied)
     ax = np.empty(size)
     ay = np.empty(size)
     ae = np.empty(size, dtype=np.int64)
+    av = np.empty(size, dtype=np.bool_)
     bx = np.empty(size)
     by = np.empty(size)
     be = np.empty(size, dtype=np.int64)
+    bv = np.empty(size, dtype=np.bool_)
     d = np.empty(size)
     k = 0
     for p in range(n):
@@ -316,7 +391,9 @@ def _clip(
             ax[i] = sxy[s0 + i, 0]
             ay[i] = sxy[s0 + i, 1]
             ae[i] = s0 + i
+            av[i] = False
         state = PIECE
+        cut = False
         for j in range(m):
             q0, q1 = _clip_edge(c0, m, ccw, j)
             px, py = cxy[q0, 0], cxy[q0, 1]
@@ -346,11 +423,13 @@ def _clip(
             if crossings > 2:
                 state = NOT_DONE
                 break
+            cut = True
             nb = 0
             for i in range(na):
                 h = i - 1 if i > 0 else na - 1
                 if (d[i] > 0) != (d[h] > 0):
                     e = ae[h]
+                    bv[nb] = False
                     if e >= 0:  # along subject edge e
                         e1 = s0 + (e - s0 + 1) % ns
                         bx[nb], by[nb] = _meet(
@@ -361,6 +440,7 @@ def _clip(
                         # the crossing is the clip polygon's vertex between them
                         q = q0 if -1 - e == j - 1 else q1
                         bx[nb], by[nb] = cxy[q, 0], cxy[q, 1]
+                        bv[nb] = True
                     else:
                         r0, r1 = _clip_edge(c0, m, ccw, -1 - e)
                         bx[nb], by[nb] = _meet(
@@ -370,28 +450,126 @@ def _clip(
                     be[nb] = -1 - j if d[h] > 0 else e
                     nb += 1
                 if d[i] > 0:
-                    bx[nb], by[nb], be[nb] = ax[i], ay[i], ae[i]
+                    bx[nb], by[nb], be[nb], bv[nb] = ax[i], ay[i], ae[i], av[i]
                     nb += 1
             ax, bx = bx, ax
             ay, by = by, ay
             ae, be = be, ae
+            av, bv = bv, av
             na = nb
-        status[p] = state
         if state != PIECE:
+            status[p] = state
             continue
+        if not cut:  # every subject vertex strictly inside every clip half-plane
+            status[p] = SUBJECT_IN
+            a_, cx, cy, _s, ins = _ring_stats(sxy, s0, s1, False)
+            cent[p, 0], cent[p, 1], inside_c[p] = cx, cy, ins
+            continue
+        if na == m:
+            whole = True
+            for i in range(na):
+                if not av[i]:
+                    whole = False
+                    break
+            if whole:  # m distinct clip vertices: the clip polygon itself
+                status[p] = CLIP_IN
+                a_, cx, cy, _s, ins = _ring_stats(cxy, c0, c1, False)
+                cent[p, 0], cent[p, 1], inside_c[p] = cx, cy, ins
+                continue
         area2 = 0.0
         for i in range(1, na - 1):
             area2 += (ax[i] - ax[0]) * (ay[i + 1] - ay[0]) - (ax[i + 1] - ax[0]) * (ay[i] - ay[0])
         if area2 == 0.0:
             status[p] = EMPTY
             continue
+        if k + na + 1 > len(out):
+            grown = np.empty((2 * len(out) + na + 1, 2))
+            grown[:k] = out[:k]
+            out = grown
+        first = k
         for i in range(na + 1):
             src = (na - i) % na if area2 > 0 else i % na  # clockwise, closed
             out[k, 0] = ax[src]
             out[k, 1] = ay[src]
             k += 1
+        a_, cx, cy, _s, ins = _ring_stats(out, first, k, True)
+        status[p] = PIECE
         count[p] = na + 1
-    return status, count, out[:k].copy()
+        areas[p] = a_
+        cent[p, 0], cent[p, 1], inside_c[p] = cx, cy, ins
+    return status, count, out[:k], areas, cent, inside_c
+
+
+class Clipped(NamedTuple):
+    """The result of :func:`clip_rows` for pairs ``k``.
+
+    Attributes
+    ----------
+    status
+        ``NOT_DONE`` (left to GEOS), ``EMPTY`` (no area in common), ``PIECE`` (a new
+        polygon in ``pieces``), ``SUBJECT_IN`` / ``CLIP_IN`` (the subject / clip polygon
+        lies inside the other, so it is the piece itself; ``pieces`` holds ``None``).
+    pieces
+        The new polygons of the PIECE pairs (``None`` elsewhere).
+    area
+        Their planar areas, bit for bit as ``shapely.area`` gives them (NaN elsewhere).
+    centroid
+        ``(n, 2)`` area centroid of each piece (PIECE, SUBJECT_IN, CLIP_IN; NaN elsewhere), as
+        :func:`fiveplans.analysis.overlay.centroids` computes it.
+    inside
+        True where the centroid is certified inside the piece.
+    """
+
+    status: np.ndarray
+    pieces: np.ndarray
+    area: np.ndarray
+    centroid: np.ndarray
+    inside: np.ndarray
+
+
+def clip_rows(subject: Rings, i_subject: np.ndarray, clip: Rings, i_clip: np.ndarray) -> Clipped:
+    """Clip subject ring ``i_subject[k]`` by convex clip ring ``i_clip[k]``, with statistics.
+
+    Parameters
+    ----------
+    subject, clip
+        :func:`rings` of the two sides.
+    i_subject, i_clip
+        The pairs (equal lengths); pairs whose clip ring is not convex are not done.
+
+    Returns
+    -------
+    Clipped
+        Status, new pieces, areas and centroids per pair.
+    """
+    i_subject = np.asarray(i_subject, dtype=np.int64)
+    i_clip = np.asarray(i_clip, dtype=np.int64)
+    pieces = np.full(len(i_subject), None, dtype=object)
+    if len(i_subject) == 0:
+        e = np.empty(0)
+        return Clipped(np.zeros(0, dtype=np.int8), pieces, e, np.empty((0, 2)), e.astype(bool))
+    status, count, xy, area, cent, inside = _clip(
+        subject.xy, subject.start, i_subject, clip.xy, clip.start, clip.orient, i_clip
+    )
+    made = np.flatnonzero(status == PIECE)
+    if len(made):
+        rings_at = np.zeros(len(made) + 1, dtype=np.int64)
+        np.cumsum(count[made], out=rings_at[1:])
+        pieces[made] = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, xy, (rings_at, np.arange(len(made) + 1))
+        )
+    return Clipped(status, pieces, area, cent, inside)
+
+
+def _ring_polygons(r: Rings, rows: np.ndarray) -> np.ndarray:
+    """Polygons of rings ``rows`` of ``r``, clockwise and closed."""
+    out = np.full(len(rows), None, dtype=object)
+    for k, g in enumerate(rows):
+        ring = r.xy[r.start[g] : r.start[g + 1]]
+        if len(ring) >= 3:
+            poly = shapely.Polygon(np.vstack([ring, ring[:1]]))
+            out[k] = shapely.orient_polygons(poly, exterior_cw=True)
+    return out
 
 
 def clip_pairs(
@@ -410,25 +588,19 @@ def clip_pairs(
     -------
     tuple of numpy.ndarray
         ``(done, pieces)``: ``done[k]`` is False for a pair left to GEOS (``pieces[k]`` is
-        then ``None``); a done pair's piece is a new valid Polygon, or ``None`` when the two
-        only touch or do not meet.
+        then ``None``); a done pair's piece is a new valid Polygon (clockwise; a subject or
+        clip lying inside the other is rebuilt from its ring), or ``None`` when the two only
+        touch or do not meet.
     """
     i_subject = np.asarray(i_subject, dtype=np.int64)
     i_clip = np.asarray(i_clip, dtype=np.int64)
-    pieces = np.full(len(i_subject), None, dtype=object)
-    if len(i_subject) == 0:
-        return np.zeros(0, dtype=bool), pieces
-    status, count, xy = _clip(
-        subject.xy, subject.start, i_subject, clip.xy, clip.start, clip.orient, i_clip
-    )
-    made = np.flatnonzero(status == PIECE)
-    if len(made):
-        rings_at = np.zeros(len(made) + 1, dtype=np.int64)
-        np.cumsum(count[made], out=rings_at[1:])
-        pieces[made] = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON, xy, (rings_at, np.arange(len(made) + 1))
-        )
-    return status != NOT_DONE, pieces
+    res = clip_rows(subject, i_subject, clip, i_clip)
+    pieces = res.pieces
+    for code, r, rows in ((SUBJECT_IN, subject, i_subject), (CLIP_IN, clip, i_clip)):
+        sel = np.flatnonzero(res.status == code)
+        if len(sel):
+            pieces[sel] = _ring_polygons(r, rows[sel])
+    return res.status != NOT_DONE, pieces
 
 
 _warm = threading.Lock()

@@ -341,6 +341,8 @@ class _Pieces:
     ib: np.ndarray | None
     geoms: np.ndarray
     area: np.ndarray
+    centroid: np.ndarray | None = None  # (n, 2), NaN where not known
+    inside: np.ndarray | None = None  # centroid certified inside the piece
 
     def take(self, mask: np.ndarray) -> _Pieces:
         return _Pieces(
@@ -352,14 +354,22 @@ class _Pieces:
             None if self.ib is None else self.ib[mask],
             self.geoms[mask],
             self.area[mask],
+            None if self.centroid is None else self.centroid[mask],
+            None if self.inside is None else self.inside[mask],
         )
+
+    def centroids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Known centroids (NaN where not known) and whether each is certified inside."""
+        if self.centroid is None or self.inside is None:
+            return np.full((len(self.ia), 2), np.nan), np.zeros(len(self.ia), dtype=bool)
+        return self.centroid, self.inside
 
 
 def _pairs(t: str, a: _Features, b: _Features, opts: dict, *, tree=None, keep_pair=None) -> _Pieces:
-    ia, ib, g, area = overlay.intersect_pairs(
-        a.geoms, b.geoms, tree=tree, keep_pair=keep_pair, **opts
+    ia, ib, g, area, xy, inside = overlay.intersect_pairs(
+        a.geoms, b.geoms, tree=tree, keep_pair=keep_pair, with_centroids=True, **opts
     )
-    return _Pieces(t, a, b, b.plan, ia, ib, g, area)
+    return _Pieces(t, a, b, b.plan, ia, ib, g, area, xy, inside)
 
 
 def _mismatch(a: _Features, b_all: _Features, opts: dict) -> list[_Pieces]:
@@ -407,8 +417,8 @@ def _id_text(t: np.ndarray, h: np.ndarray) -> np.ndarray:
     chars = np.empty((len(h), 3 + _HASH_CHARS), dtype=np.uint8)
     chars[:, :2] = prefixes[t]
     chars[:, 2] = ord("-")
-    shifts = np.arange(60, 60 - 4 * _HASH_CHARS, -4, dtype=np.uint64)
-    chars[:, 3:] = _HEX[((h[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)]
+    for k in range(_HASH_CHARS):  # one digit at a time: no (n, 12) temporaries
+        chars[:, 3 + k] = _HEX[((h >> np.uint64(60 - 4 * k)) & np.uint64(0xF)).astype(np.intp)]
     return chars.view(f"S{3 + _HASH_CHARS}").ravel().astype(str).astype(object)
 
 
@@ -500,6 +510,8 @@ def _table(
         h = _mix64(_mix64(type_hash[t] ^ keys.hash[fa]) + keys.hash[fb] * np.uint64(3))
 
     def column(get) -> np.ndarray:
+        if len(pieces) == 1:  # no concatenated copy
+            return get(pieces[0])[order]
         return np.concatenate([get(p) for p in pieces])[order]
 
     def side_b(attr: str):
@@ -535,7 +547,12 @@ def _table(
         "area_mu": area / overlay.M2_PER_MU,
     }
     geoms = column(lambda p: p.geoms)
-    lon, lat, scale = overlay.lonlat_scale(geoms, crs, threads=threads)
+    xy = column(lambda p: p.centroids()[0])
+    inside = column(lambda p: p.centroids()[1])
+    for p in pieces:  # internal records: their centroids are not needed again
+        p.centroid = p.inside = None
+    lon, lat, scale = overlay.lonlat_scale(geoms, crs, threads=threads, centroid=xy, inside=inside)
+    del xy, inside
     cols.update(ellipsoidal_area_m2=area / scale, lon=lon, lat=lat)
     return cols, geoms
 

@@ -12,12 +12,16 @@ result vertex then lies on the grid).
 Pairwise intersections (:func:`intersect_pairs`) take the shortcuts a planner's GIS does
 not: pairs where one polygon covers the other need no overlay (the covered polygon *is* the
 piece), pairs that share a vertex and only touch (neighbours in a coverage) are dropped
-after an exact ``touches`` test, and the work runs in chunks on threads (GEOS releases the
-GIL). About 10 µs per overlaid pair of small polygons is GEOS's own cost; so a pair where one
-polygon is strictly convex and the other has no holes is first clipped by compiled
-Sutherland–Hodgman (:mod:`fiveplans.analysis._clip`), which certifies its result exact and
-leaves every doubtful pair (vertices on the other's edges, a concave polygon whose
-intersection may fall apart, ...) to GEOS. With ``snap_rounding=True`` every pair goes to GEOS.
+after an exact ``touches`` test, and the work runs in chunks on threads (GEOS and the
+compiled clipper release the GIL). About 10 µs per overlaid pair of small polygons is GEOS's
+own cost; so a pair where one polygon is strictly convex and the other has no holes is first
+clipped by compiled Sutherland–Hodgman (:mod:`fiveplans.analysis._clip`), which certifies its
+result exact and leaves every doubtful pair (vertices on the other's edges, a concave polygon
+whose intersection may fall apart, ...) to GEOS. The clipper also decides, exactly, the pairs
+whose polygons do not meet and those where one lies inside the other, so fast-path pairs need
+only the tree's bounding-box query (no ``intersects``/``covers`` predicates), and it gives
+each piece's area (bit for bit as GEOS) and centroid, so the conflict table needs no GEOS call
+for them. With ``snap_rounding=True`` every pair goes to GEOS.
 
 Areas are planar, in the working (projected, metre) CRS; :func:`ellipsoidal_area` gives the
 area on the CGCS2000 ellipsoid (as the third land survey 三调 reports areas) through an
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -61,7 +66,7 @@ M2_PER_MU = 10_000.0 / 15.0
 """Square metres per 亩 (mu): 1 亩 = 10000/15 m²."""
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
-_CHUNK = 4096
+_CHUNK = 1024  # small chunks keep the worker threads' temporaries (and heap holes) small
 _THREADS = min(2, os.cpu_count() or 1)
 
 
@@ -213,7 +218,7 @@ def _robust(
 
 
 def _chunks(n: int, threads: int) -> list[np.ndarray]:
-    """Row chunks: about eight per thread (so a slow chunk leaves no serial tail), 256..4096."""
+    """Row chunks: about eight per thread (so a slow chunk leaves no serial tail), 256..1024."""
     size = int(min(_CHUNK, max(256, -(-n // max(1, 8 * threads)))))
     return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -288,14 +293,17 @@ def intersect_pairs(
     grid_size: float = 1e-4,
     snap_rounding: bool = False,
     threads: int = _THREADS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with_centroids: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Every non-empty polygonal intersection of a left and a right polygon.
 
-    Per chunk of left polygons (on *threads* threads): the tree query keeps pairs that
-    intersect; a pair where one polygon covers the other takes the covered polygon as the
-    piece (no overlay); a pair that shares a vertex and only touches is dropped; only the
-    remaining pairs are overlaid: by the exact convex clipper when it can certify the
-    result (see the module notes), else by GEOS.
+    Per chunk of left polygons (on *threads* threads): the tree gives the pairs whose
+    bounding boxes meet; a pair the exact convex clipper takes (see the module notes) is
+    decided there — no area in common, one polygon inside the other (the covered polygon is
+    the piece), or a new piece; for every other pair an ``intersects`` test keeps the pairs
+    that meet, a pair where one polygon covers the other takes the covered polygon as the
+    piece (no overlay), a pair that shares a vertex and only touches is dropped, and GEOS
+    overlays the rest. With ``snap_rounding=True`` every pair takes the GEOS path.
 
     Parameters
     ----------
@@ -308,19 +316,25 @@ def intersect_pairs(
     grid_size, snap_rounding
         See the module notes.
     threads
-        Worker threads (GEOS releases the GIL).
+        Worker threads (GEOS and the clipper release the GIL).
+    with_centroids
+        Also return each piece's area centroid as :func:`centroids` computes it (NaN where
+        not known: pieces from GEOS) and whether it is certified inside the piece (from
+        the clipper; False means "not known").
 
     Returns
     -------
     tuple of numpy.ndarray
         ``(i_left, i_right, pieces, areas)``, sorted by ``(i_left, i_right)``; pieces are
         Polygon/MultiPolygon with positive area (a covered input polygon is returned as
-        is), ``areas`` their planar areas.
+        is), ``areas`` their planar areas (as ``shapely.area`` gives them); with
+        ``with_centroids=True`` also ``centroids`` ``(n, 2)`` and ``inside``.
     """
     left, right = _as_array(left), _as_array(right)
     if len(left) == 0 or len(right) == 0:
         e = np.empty(0, dtype=np.intp)
-        return e, e.copy(), np.empty(0, dtype=object), np.empty(0)
+        empty = (e, e.copy(), np.empty(0, dtype=object), np.empty(0))
+        return (*empty, np.empty((0, 2)), np.zeros(0, dtype=bool)) if with_centroids else empty
     if tree is None:
         tree = shapely.STRtree(right)
     # Left polygons are prepared one chunk at a time and released after it: lasting
@@ -330,11 +344,15 @@ def intersect_pairs(
     own = {id(g) for g in left}
     per_chunk = len(own) == len(left) and own.isdisjoint(id(g) for g in right)
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    vertices: Future[_Vertices] = Future()
-    if pool is None:
-        vertices.set_result(_Vertices(right))
-    else:  # built on one thread while the other starts on the first chunk
-        vertices = pool.submit(_Vertices, right)
+    vertex_lock = threading.Lock()
+    vertex_index: list[_Vertices] = []
+
+    def vertices() -> _Vertices:
+        with vertex_lock:  # built once, by the first chunk that needs it
+            if not vertex_index:
+                vertex_index.append(_Vertices(right))
+            return vertex_index[0]
+
     fast = not snap_rounding  # snap-rounded results come from GEOS only
     rings_r: Future[_clip.Rings] = Future()
     if fast:
@@ -344,79 +362,128 @@ def intersect_pairs(
         else:
             rings_r = pool.submit(_clip.rings, right)
         rings_l = _clip.rings(left)
+        area_l = shapely.area(left)
+        area_r = shapely.area(right)
 
-    def work(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        mine = left[rows]
-        mine = mine[~shapely.is_prepared(mine)] if per_chunk else mine[:0]
-        shapely.prepare(mine)
+    def work(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        if fast:
+            il, ir = tree.query(left[rows])  # bounding boxes: the clipper decides exactly
+            il = rows[il]
+        else:
+            il, ir = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        mine = left[rows][:0]
         try:
-            return pairs(rows)
+            if not fast:
+                mine = left[rows] if per_chunk else mine
+                mine = mine[~shapely.is_prepared(mine)]
+                shapely.prepare(mine)
+                il, ir = tree.query(left[rows], predicate="intersects")
+                il = rows[il]
+            if keep_pair is not None and len(il):
+                mask = keep_pair(il, ir)
+                il, ir = il[mask], ir[mask]
+            n = len(il)
+            out = np.empty(n, dtype=object)
+            area = np.full(n, np.nan)
+            xy = np.full((n, 2), np.nan)
+            inside = np.zeros(n, dtype=bool)
+            if fast:
+                rest = clipped(il, ir, out, area, xy, inside)
+                if len(rest) and per_chunk:
+                    mine = np.unique(il[rest])
+                    mine = left[mine[~shapely.is_prepared(left[mine])]]
+                    shapely.prepare(mine)
+                if len(rest):
+                    rest = rest[shapely.intersects(left[il[rest]], right[ir[rest]])]
+            else:
+                rest = np.arange(n)
+            if len(rest):
+                overlaid(il, ir, rest, out)
         finally:
             shapely.destroy_prepared(mine)
+        todo = np.flatnonzero(np.isnan(area) & np.not_equal(out, None))
+        if len(todo):
+            area[todo] = shapely.area(out[todo])
+        found = np.flatnonzero(area > 0)  # NaN (no piece) compares False
+        order = np.lexsort((ir[found], il[found]))
+        found = found[order]
+        return il[found], ir[found], out[found], area[found], xy[found], inside[found]
 
-    def pairs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        il, ir = tree.query(left[rows], predicate="intersects")
-        il = rows[il]
-        if keep_pair is not None and len(il):
-            mask = keep_pair(il, ir)
-            il, ir = il[mask], ir[mask]
-        a, b = left[il], right[ir]
-        out = np.empty(len(il), dtype=object)
+    def overlaid(il: np.ndarray, ir: np.ndarray, rest: np.ndarray, out: np.ndarray) -> None:
+        """The GEOS path for pairs ``rest`` (which intersect) into ``out``."""
+        a, b = left[il[rest]], right[ir[rest]]
         a_covers = shapely.covers(a, b)
-        out[a_covers] = b[a_covers]
-        rest = np.flatnonzero(~a_covers)
+        out[rest[a_covers]] = b[a_covers]
+        keep = np.flatnonzero(~a_covers)
+        rest, a, b = rest[keep], a[keep], b[keep]
         # covered_by(a, b), not covers(b, a): a predicate uses the preparation of its first
         # argument, and right-hand polygons are shared by all threads — GEOS builds a prepared
         # polygon's indexes lazily, so two threads querying one prepared polygon can crash.
-        b_covers = shapely.covered_by(a[rest], b[rest])
-        out[rest[b_covers]] = a[rest[b_covers]]
-        rest = rest[~b_covers]
-        shared = vertices.result().shared(left, il[rest], ir[rest])
-        if shared.any():
-            touch = rest[shared][shapely.touches(a[rest[shared]], b[rest[shared]])]
-            rest = np.setdiff1d(rest, touch, assume_unique=True)
-        if fast and len(rest):
-            rest = clipped(il[rest], ir[rest], rest, out)
+        b_covers = shapely.covered_by(a, b)
+        out[rest[b_covers]] = a[b_covers]
+        keep = np.flatnonzero(~b_covers)
+        rest, a, b = rest[keep], a[keep], b[keep]
         if len(rest):
-            out[rest] = polygonal(
-                _robust(shapely.intersection, a[rest], b[rest], grid_size, snap_rounding)
-            )
-        found = np.flatnonzero(np.not_equal(out, None))
-        area = shapely.area(out[found])
-        found, area = found[area > 0], area[area > 0]
-        order = np.lexsort((ir[found], il[found]))
-        found = found[order]
-        return il[found], ir[found], out[found], area[order]
+            shared = vertices().shared(left, il[rest], ir[rest])
+            if shared.any():
+                touch = np.flatnonzero(shared)[shapely.touches(a[shared], b[shared])]
+                keep = np.setdiff1d(np.arange(len(rest)), touch, assume_unique=True)
+                rest, a, b = rest[keep], a[keep], b[keep]
+        if len(rest):
+            out[rest] = polygonal(_robust(shapely.intersection, a, b, grid_size, snap_rounding))
 
-    def clipped(il: np.ndarray, ir: np.ndarray, rest: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Clip the pairs the fast path takes into ``out``; the rows left to GEOS."""
+    def clipped(
+        il: np.ndarray,
+        ir: np.ndarray,
+        out: np.ndarray,
+        area: np.ndarray,
+        xy: np.ndarray,
+        inside: np.ndarray,
+    ) -> np.ndarray:
+        """Clip the pairs the fast path takes into the outputs; the rows left to GEOS."""
         r = rings_r.result()
         subject_l = rings_l.start[il + 1] > rings_l.start[il]
         subject_r = r.start[ir + 1] > r.start[ir]
         by_right = (r.orient[ir] != 0) & subject_l  # the right polygon clips the left
         by_left = ~by_right & (rings_l.orient[il] != 0) & subject_r
-        left_to_geos = np.ones(len(rest), dtype=bool)
-        for sel, subject, i_s, clip, i_c in (
-            (np.flatnonzero(by_right), rings_l, il, r, ir),
-            (np.flatnonzero(by_left), r, ir, rings_l, il),
+        to_geos = ~(by_right | by_left)
+        for sel, subject, i_s, clip, i_c, s_geoms, c_geoms, s_area, c_area in (
+            (np.flatnonzero(by_right), rings_l, il, r, ir, left, right, area_l, area_r),
+            (np.flatnonzero(by_left), r, ir, rings_l, il, right, left, area_r, area_l),
         ):
-            if len(sel):
-                done, pieces = _clip.clip_pairs(subject, i_s[sel], clip, i_c[sel])
-                out[rest[sel[done]]] = pieces[done]
-                left_to_geos[sel[done]] = False
-        return rest[left_to_geos]
+            if len(sel) == 0:
+                continue
+            res = _clip.clip_rows(subject, i_s[sel], clip, i_c[sel])
+            to_geos[sel[res.status == _clip.NOT_DONE]] = True
+            made = np.flatnonzero(res.status == _clip.PIECE)
+            out[sel[made]] = res.pieces[made]
+            area[sel[made]] = res.area[made]
+            for code, geoms, g_area, i_g in (
+                (_clip.SUBJECT_IN, s_geoms, s_area, i_s),
+                (_clip.CLIP_IN, c_geoms, c_area, i_c),
+            ):
+                whole = np.flatnonzero(res.status == code)
+                if len(whole):
+                    g = i_g[sel[whole]]
+                    out[sel[whole]] = geoms[g]
+                    area[sel[whole]] = g_area[g]
+            xy[sel] = res.centroid
+            inside[sel] = res.inside
+        return np.flatnonzero(to_geos)
 
     try:
         results = _map(work, len(left), threads, pool=pool)
     finally:
         if pool is not None:
             pool.shutdown()
-    return (
-        np.concatenate([r[0] for r in results]),
-        np.concatenate([r[1] for r in results]),
-        np.concatenate([r[2] for r in results]),
-        np.concatenate([r[3] for r in results]),
-    )
+    chunks = [list(r) for r in results]
+    del results
+    parts = []
+    for k in range(6 if with_centroids else 4):
+        parts.append(np.concatenate([c[k] for c in chunks]))
+        for c in chunks:  # each chunk's part freed once joined
+            c[k] = None
+    return tuple(parts)
 
 
 def subtract_each(
@@ -634,9 +701,29 @@ class _ScaleGrid:
 
 
 def lonlat_scale(
-    geoms: np.ndarray, crs: pyproj.CRS, *, threads: int = _THREADS
+    geoms: np.ndarray,
+    crs: pyproj.CRS,
+    *,
+    threads: int = _THREADS,
+    centroid: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Representative point (EPSG:4490) and areal scale factor of *crs* at each centroid.
+
+    Parameters
+    ----------
+    geoms
+        Polygons.
+    crs
+        Their (projected) CRS.
+    threads
+        Worker threads.
+    centroid
+        ``(n, 2)`` centroids already known (as :func:`centroids` computes them; NaN rows are
+        computed here), e.g. from ``intersect_pairs(..., with_centroids=True)``.
+    inside
+        True where the known centroid is certified inside its polygon (the others are
+        tested here).
 
     Returns
     -------
@@ -651,21 +738,44 @@ def lonlat_scale(
     arr = _as_array(geoms)
     if len(arr) == 0:
         return np.empty(0), np.empty(0), np.empty(0)
-    xy = np.concatenate(_map(lambda rows: centroids(arr[rows]), len(arr), threads))
-    inside = np.concatenate(
-        _map(
-            lambda rows: shapely.contains_xy(arr[rows], xy[rows, 0], xy[rows, 1]), len(arr), threads
-        )
-    )
-    point = xy.copy()
-    outside = np.flatnonzero(~inside)
-    if len(outside):
-        point[outside] = shapely.get_coordinates(shapely.point_on_surface(arr[outside]))
-    to = pyproj.Transformer.from_crs(crs, pyproj.CRS.from_epsg(4490), always_xy=True)
-    lon, lat = to.transform(point[:, 0], point[:, 1])
-    if len(arr) < 4096:
-        clon, clat = to.transform(xy[:, 0], xy[:, 1])
-        scale = pyproj.Proj(crs).get_factors(clon, clat).areal_scale
+    if centroid is None:
+        xy = np.full((len(arr), 2), np.nan)
     else:
-        scale = _ScaleGrid(crs, xy[:, 0], xy[:, 1])(xy[:, 0], xy[:, 1])
-    return np.asarray(lon), np.asarray(lat), np.asarray(scale)
+        xy = np.asarray(centroid, dtype=float).reshape(len(arr), 2)
+    sure = np.zeros(len(arr), dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
+    todo = np.flatnonzero(np.isnan(xy[:, 0]) | np.isnan(xy[:, 1]))
+    if len(todo):
+        if centroid is not None:
+            xy, sure = xy.copy(), sure.copy()  # the caller's arrays stay as they are
+        xy[todo] = np.concatenate(_map(lambda rows: centroids(arr[todo[rows]]), len(todo), threads))
+        sure[todo] = False
+    test = np.flatnonzero(~sure)
+    ok = np.ones(len(arr), dtype=bool)
+    if len(test):
+        ok[test] = np.concatenate(
+            _map(
+                lambda rows: shapely.contains_xy(
+                    arr[test[rows]], xy[test[rows], 0], xy[test[rows], 1]
+                ),
+                len(test),
+                threads,
+            )
+        )
+    outside = np.flatnonzero(~ok)
+    to = pyproj.Transformer.from_crs(crs, pyproj.CRS.from_epsg(4490), always_xy=True)
+    lon, lat = to.transform(xy[:, 0], xy[:, 1])
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if len(outside):
+        point = shapely.get_coordinates(shapely.point_on_surface(arr[outside]))
+        lon[outside], lat[outside] = to.transform(point[:, 0], point[:, 1])
+    if len(arr) < 4096:
+        scale = pyproj.Proj(crs).get_factors(lon, lat).areal_scale
+        if len(outside):  # the scale is taken at the centroid
+            clon, clat = to.transform(xy[outside, 0], xy[outside, 1])
+            scale[outside] = pyproj.Proj(crs).get_factors(clon, clat).areal_scale
+    else:
+        grid = _ScaleGrid(crs, xy[:, 0], xy[:, 1])
+        scale = np.empty(len(arr))
+        for i in range(0, len(arr), 1 << 16):  # in blocks: small temporaries
+            scale[i : i + (1 << 16)] = grid(xy[i : i + (1 << 16), 0], xy[i : i + (1 << 16), 1])
+    return lon, lat, np.asarray(scale)

@@ -258,3 +258,94 @@ def test_snap_rounding_uses_geos_on_the_grid() -> None:
 def test_warm_up_reports_seconds() -> None:
     assert _clip.warm_up() >= 0.0
     assert _clip.warm_up(once=True) == 0.0
+
+
+def test_clip_rows_decides_containment_disjointness_and_stats() -> None:
+    outer = poly([(0, 0), (100, -10), (120, 60), (10, 80)])  # convex
+    inner = box(20, 10, 40, 30)
+    far_corner = poly([(115, 75), (135, 55), (135, 75)])  # bounding boxes meet, shapes do not
+    crossing = box(90, 20, 150, 40)
+    on_line = box(0, 0, 10, 10)  # shares the vertex (0, 0): not certified
+    subjects = np.array([inner, outer, far_corner, crossing, on_line])
+    clips = np.array([outer, inner, outer, outer, outer])
+    rs, rc = _clip.rings(subjects), _clip.rings(clips)
+    idx = np.arange(len(subjects))
+    res = _clip.clip_rows(rs, idx, rc, idx)
+    assert res.status.tolist() == [
+        _clip.SUBJECT_IN,
+        _clip.CLIP_IN,
+        _clip.EMPTY,
+        _clip.PIECE,
+        _clip.NOT_DONE,
+    ]
+    assert shapely.bounds(far_corner)[0] < shapely.bounds(outer)[2]  # a bbox-only candidate
+    assert geos_piece(far_corner, outer) is None
+    assert res.pieces[0] is None and res.pieces[1] is None  # the caller takes the originals
+    assert_same(res.pieces[3], geos_piece(crossing, outer))
+    # the piece's area is the double shapely computes; centroids as overlay.centroids
+    assert res.area[3] == shapely.area(res.pieces[3])
+    assert np.isnan(res.area[[0, 1, 2, 4]]).all()
+    want = overlay.centroids(np.array([inner, inner, res.pieces[3]]))
+    assert np.array_equal(res.centroid[[0, 1, 3]], want)
+    geos = shapely.get_coordinates(shapely.centroid(np.array([inner, inner, res.pieces[3]])))
+    assert np.abs(res.centroid[[0, 1, 3]] - geos).max() < 1e-6
+    assert res.inside[[0, 1, 3]].all() and not res.inside[[2, 4]].any()
+    # clip_pairs keeps its meaning: the contained polygon, rebuilt from its ring
+    done, pieces = _clip.clip_pairs(rs, idx, rc, idx)
+    assert done.tolist() == [True, True, True, True, False]
+    assert_same(pieces[0], inner)
+    assert_same(pieces[1], inner)
+    assert pieces[2] is None and pieces[4] is None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 14))
+def test_property_clipper_areas_and_centroids_equal_shapely(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    subjects = [star(rng, n, X0 + rng.uniform(0, 40), Y0 + rng.uniform(0, 40), 30.0)]
+    subjects += list(random_convex(rng, 5, 20.0))
+    subjects = np.array([s for s in subjects if s.is_valid], dtype=object)
+    clips = random_convex(rng, 6, 20.0)
+    si, ci = np.meshgrid(np.arange(len(subjects)), np.arange(len(clips)), indexing="ij")
+    si, ci = si.ravel(), ci.ravel()
+    res = _clip.clip_rows(_clip.rings(subjects), si, _clip.rings(clips), ci)
+    made = np.flatnonzero(res.status == _clip.PIECE)
+    assert np.array_equal(res.area[made], shapely.area(res.pieces[made]))  # bit for bit
+    assert np.array_equal(res.centroid[made], overlay.centroids(res.pieces[made]))
+    whole = {_clip.SUBJECT_IN: subjects[si], _clip.CLIP_IN: clips[ci]}
+    geoms = res.pieces.copy()
+    for code, side in whole.items():
+        geoms[res.status == code] = side[res.status == code]
+    has = np.not_equal(geoms, None)
+    assert np.array_equal(res.centroid[has], overlay.centroids(geoms[has]))
+    sure = np.flatnonzero(res.inside)
+    assert has[sure].all()
+    assert shapely.contains_xy(geoms[sure], res.centroid[sure, 0], res.centroid[sure, 1]).all()
+    # containment claims hold (GEOS as the oracle)
+    for code, piece_side, other_side in (
+        (_clip.SUBJECT_IN, subjects[si], clips[ci]),
+        (_clip.CLIP_IN, clips[ci], subjects[si]),
+    ):
+        rows = np.flatnonzero(res.status == code)
+        assert shapely.covers(other_side[rows], piece_side[rows]).all()
+    # pairs found empty have no area in common
+    empty = np.flatnonzero(res.status == _clip.EMPTY)
+    for k in empty:
+        assert geos_piece(subjects[si[k]], clips[ci[k]]) is None
+
+
+def test_intersect_pairs_with_centroids() -> None:
+    rng = np.random.default_rng(3)
+    a, b = random_convex(rng, 200, 50.0), random_convex(rng, 200, 50.0)
+    b[:20] = [star(rng, 9, X0 + 70 + 10 * k, Y0 + 70, 40.0) for k in range(20)]  # concave
+    b[:20] = [g if g.is_valid else box(0, 0, 1, 1) for g in b[:20]]
+    il, ir, pieces, area, xy, inside = overlay.intersect_pairs(a, b, with_centroids=True)
+    plain = overlay.intersect_pairs(a, b)
+    assert len(plain) == 4
+    assert np.array_equal(il, plain[0]) and np.array_equal(ir, plain[1])
+    assert np.array_equal(area, plain[3]) and np.array_equal(area, shapely.area(pieces))
+    known = ~np.isnan(xy[:, 0])
+    assert known.mean() > 0.9
+    assert np.array_equal(xy[known], overlay.centroids(pieces[known]))
+    assert not inside[~known].any()
+    assert shapely.contains_xy(pieces[inside], xy[inside, 0], xy[inside, 1]).all()

@@ -537,3 +537,23 @@ def test_scale_grid_equals_direct_factors() -> None:
     direct = _pyproj.Proj(crs).get_factors(lon, lat).areal_scale
     grid = _overlay._ScaleGrid(crs, x, y)(x, y)
     assert np.abs(grid / direct - 1).max() < 1e-8
+
+
+def test_lonlat_scale_with_known_centroids_equals_computed() -> None:
+    import shapely as _shapely
+
+    from fiveplans.analysis import overlay as _overlay
+
+    u = u_shape(0, 0)  # centroid outside: the point on the surface is used
+    geoms = np.array([u, box(0, 0, 50, 50), box(100, 0, 130, 80), u_shape(300, 0)])
+    crs = pyproj.CRS(CRS)
+    ref = _overlay.lonlat_scale(geoms, crs)
+    xy = _overlay.centroids(geoms)
+    xy[3] = np.nan  # not known: computed
+    inside = np.array([False, True, True, False])  # u: not certified, so tested
+    given_xy, given_inside = xy.copy(), inside.copy()
+    got = _overlay.lonlat_scale(geoms, crs, centroid=xy, inside=inside)
+    for r, g in zip(ref, got, strict=True):
+        assert np.array_equal(r, g)
+    assert np.array_equal(xy, given_xy, equal_nan=True) and np.array_equal(inside, given_inside)
+    assert not _shapely.contains_xy(u, *_shapely.get_coordinates(u.centroid)[0])
