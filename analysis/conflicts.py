@@ -920,18 +920,20 @@ def four_quadrants(
     )
     p_u = overlay.union_all(p_con.geoms, grid_size=grid_size)
     l_u = overlay.union_all(l_con.geoms, grid_size=grid_size)
+    op = overlay.robust_op
+    either = op(shapely.union, p_u, l_u, grid_size=grid_size)
     quads = {
-        "both": shapely.intersection(p_u, l_u),
-        "plan_only": shapely.difference(p_u, l_u),
-        "land_use_only": shapely.difference(l_u, p_u),
-        "neither": shapely.difference(boundary, shapely.union(p_u, l_u)),
+        "both": op(shapely.intersection, p_u, l_u, grid_size=grid_size),
+        "plan_only": op(shapely.difference, p_u, l_u, grid_size=grid_size),
+        "land_use_only": op(shapely.difference, l_u, p_u, grid_size=grid_size),
+        "neither": op(shapely.difference, boundary, either, grid_size=grid_size),
     }
-    quads = {k: overlay.union_all([v], grid_size=grid_size) for k, v in quads.items()}
     units: list[tuple[str, shapely.Geometry]] = []
     if districts is not None:
         geoms, names = _district_names(layers, districts_field)  # type: ignore[misc]
         units = [
-            (str(n), shapely.intersection(g, boundary)) for g, n in zip(geoms, names, strict=True)
+            (str(n), op(shapely.intersection, g, boundary, grid_size=grid_size))
+            for g, n in zip(geoms, names, strict=True)
         ]
     units.append((TOTAL, boundary))
     rows = []
@@ -941,7 +943,7 @@ def four_quadrants(
             piece = (
                 quads[q]
                 if name == TOTAL
-                else overlay.union_all([shapely.intersection(quads[q], unit)])
+                else op(shapely.intersection, quads[q], unit, grid_size=grid_size)
             )
             area = float(piece.area)
             rows.append(

@@ -54,6 +54,7 @@ __all__ = [
     "lonlat",
     "lonlat_scale",
     "polygonal",
+    "robust_op",
     "round_to_grid",
     "subtract_each",
     "union_all",
@@ -215,6 +216,16 @@ def _robust(
                         "a coarser grid_size"
                     ) from exc
     return out
+
+
+def robust_op(
+    op: Callable[..., object], a: shapely.Geometry, b: shapely.Geometry, *, grid_size: float = 1e-4
+) -> shapely.Geometry:
+    """One overlay (``shapely.intersection``, ``difference``, ``union``) that never raises a
+    topology error: on failure it is redone with snap-rounding on ``grid_size``, then on
+    repaired inputs; the result's polygonal part is returned."""
+    out = _robust(op, np.array([a], dtype=object), np.array([b], dtype=object), grid_size, False)
+    return union_all(polygonal(out), grid_size=grid_size)
 
 
 def _chunks(n: int, threads: int) -> list[np.ndarray]:

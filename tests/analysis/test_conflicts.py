@@ -557,3 +557,22 @@ def test_lonlat_scale_with_known_centroids_equals_computed() -> None:
         assert np.array_equal(r, g)
     assert np.array_equal(xy, given_xy, equal_nan=True) and np.array_equal(inside, given_inside)
     assert not _shapely.contains_xy(u, *_shapely.get_coordinates(u.centroid)[0])
+
+
+def test_robust_op_retries_with_snap_rounding() -> None:
+    import shapely as _shapely
+    from shapely.errors import GEOSException
+
+    from fiveplans.analysis import overlay as _overlay
+
+    calls: list[object] = []
+
+    def flaky(a, b, grid_size=None):  # fails like GEOS on a robustness problem, unless gridded
+        calls.append(grid_size)
+        if grid_size is None:
+            raise GEOSException("TopologyException: side location conflict")
+        return _shapely.intersection(a, b, grid_size=grid_size)
+
+    out = _overlay.robust_op(flaky, box(0, 0, 10, 10), box(5, 5, 15, 15), grid_size=1e-3)
+    assert out.area == pytest.approx(25.0)
+    assert calls[-1] == 1e-3
