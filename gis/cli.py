@@ -151,22 +151,67 @@ def _check_pilot_path(path: Path) -> Path:
     return path
 
 
+_TYPE_ZH = {
+    "farmland_construction": "建设占用基本农田 construction on basic farmland",
+    "ecology_construction": "建设占用生态用地 construction on ecological land",
+    "plan_mismatch": "规划不一致 plan mismatch",
+    "use_mismatch": "用途不一致 use mismatch",
+    "corridor_construction": "廊道内建设 construction in corridors",
+}
+_ZONE_ZH = {
+    "built": "建成区 built",
+    "development": "发展区 development",
+    "control": "控制区 control",
+}
+
+
 def _report_run(outdir: Path) -> None:
     from fiveplans.pipeline import NOT_YET_AVAILABLE
 
     summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
-    click.echo(f"done: {summary['name']} ({summary['pilot']}) → {outdir}", err=True)
-    click.echo(f"  working CRS 工作坐标系: {summary['crs']}", err=True)
-    click.echo(
-        f"  boundary area 规划范围面积: {summary['boundary_area_m2'] / 1e6:.3f} km²", err=True
-    )
+
+    def say(text: str) -> None:
+        click.echo(text, err=True)
+
+    say(f"done: {summary['name']} ({summary['pilot']}) → {outdir}")
+    say(f"  working CRS 工作坐标系: {summary['crs']}")
+    say(f"  boundary area 规划范围面积: {summary['boundary_area_m2'] / 1e6:.3f} km²")
     layers = ", ".join(f"{k} {v['features']}" for k, v in summary["layers"].items())
-    click.echo(f"  layers 图层: {layers}", err=True)
+    say(f"  layers 图层: {layers}")
+    if summary.get("conflicts"):
+        say("  conflicts 冲突:")
+        for kind, value in summary["conflicts"].items():
+            say(
+                f"    {_TYPE_ZH.get(kind, kind)}: {value['area_m2'] / 1e4:.2f} ha ({value['count']})"
+            )
+    if summary.get("zones"):
+        zones = ", ".join(
+            f"{_ZONE_ZH.get(z, z)} {v['area_m2'] / 1e6:.2f} km²"
+            for z, v in summary["zones"].items()
+        )
+        say(f"  zones 三区: {zones}")
+    balance = summary.get("farmland_balance")
+    if balance:
+        state = (
+            "balanced 平衡"
+            if balance["feasible"]
+            else (f"NOT balanced 不平衡, shortfall 缺口 {balance['shortfall_m2'] / 1e4:.2f} ha")
+        )
+        say(
+            f"  farmland balance 占补平衡: out 调出 {balance['out_m2'] / 1e4:.2f} ha, "
+            f"in 调入 {balance['in_m2'] / 1e4:.2f} ha — {state}"
+        )
+    if summary.get("catchments"):
+        c = summary["catchments"]
+        say(
+            f"  logistics 物流: {c['assigned']} of {c['suppliers']} suppliers assigned to "
+            f"{c['clusters']} clusters"
+        )
     n = len(summary["warnings"])
     if n:
-        click.echo(f"  {n} warnings 警告 (see summary.json and tables.xlsx)", err=True)
+        say(f"  {n} warnings 警告 (see summary.json and tables.xlsx)")
     for reason in NOT_YET_AVAILABLE.values():
-        click.echo(f"  not yet: {reason}", err=True)
+        say(f"  not yet: {reason}")
 
 
 @cli.command("run")
