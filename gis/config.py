@@ -32,7 +32,9 @@ __all__ = [
     "PilotConfig",
     "SourceConfig",
     "Thresholds",
+    "closest_hint",
     "read_config",
+    "yaml_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,7 +222,13 @@ def _hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def _closest(word: str, options: set[str] | list[str]) -> str:
+def yaml_key(key: str) -> str:
+    """Where a layer source sits in the pilot YAML (``plans.land_use`` or ``current``)."""
+    return f"plans.{key}" if key in PLAN_KEYS else key
+
+
+def closest_hint(word: str, options: set[str] | list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest option, or an empty string."""
     match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
 
@@ -294,7 +302,7 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
         raise ctx.error(
             key,
             "unknown key",
-            f"remove it or correct the spelling.{_closest(key, _TOP_KEYS)} "
+            f"remove it or correct the spelling.{closest_hint(key, _TOP_KEYS)} "
             f"Valid keys: {', '.join(sorted(_TOP_KEYS))}",
         )
 
@@ -343,7 +351,7 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
             raise ctx.error(
                 f"plans.{key}",
                 "unknown plan",
-                f"use one of {', '.join(PLAN_KEYS)}.{_closest(str(key), list(PLAN_KEYS))}",
+                f"use one of {', '.join(PLAN_KEYS)}.{closest_hint(str(key), list(PLAN_KEYS))}",
             )
         sources[key] = _source(ctx, f"plans.{key}", value, layer_key=key)
     if "land_use" not in sources:
@@ -406,7 +414,7 @@ def _existing_path(ctx: _Ctx, key: str, value: Any) -> Path:
         near = ""
         if folder.is_dir():
             names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-            near = _closest(path.name, names)
+            near = closest_hint(path.name, names)
             if not near and names:
                 near = f" The folder has: {', '.join(names[:8])}{' …' if len(names) > 8 else ''}."
         raise ctx.error(
@@ -431,7 +439,7 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         raise ctx.error(
             f"{key}.{bad}",
             "unknown option",
-            f"remove it.{_closest(bad, _SOURCE_FIELDS)} Valid: {', '.join(sorted(_SOURCE_FIELDS))}",
+            f"remove it.{closest_hint(bad, _SOURCE_FIELDS)} Valid: {', '.join(sorted(_SOURCE_FIELDS))}",
         )
     if "path" not in value:
         raise ctx.error(key, "no `path`", f"add `path: …` to {key}")
@@ -480,16 +488,6 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
                 f"unknown encoding '{strings['encoding']}'",
                 "use e.g. GBK, GB18030 or UTF-8, or omit it to detect the encoding",
             ) from None
-    if strings["scheme"] is not None:
-        from fiveplans.layers.legend import schemes
-
-        known = schemes()
-        if strings["scheme"] not in known:
-            raise ctx.error(
-                f"{key}.scheme",
-                f"unknown code scheme '{strings['scheme']}'",
-                f"use one of {', '.join(known)}.{_closest(strings['scheme'], known)}",
-            )
     if (strings["scheme"] is None) != (strings["field"] is None) and layer_key in (
         *PLAN_KEYS,
         "current",
@@ -623,7 +621,7 @@ def _thresholds(ctx: _Ctx, doc: Any) -> Thresholds:
         raise ctx.error(
             f"thresholds.{bad}",
             "unknown option",
-            f"use sliver_m2 or buffer_m.{_closest(bad, {'sliver_m2', 'buffer_m'})}",
+            f"use sliver_m2 or buffer_m.{closest_hint(bad, {'sliver_m2', 'buffer_m'})}",
         )
     return Thresholds(
         sliver_m2=_number(ctx, "thresholds.sliver_m2", doc.get("sliver_m2", 400), low=0, high=1e6),

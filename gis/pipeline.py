@@ -21,7 +21,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 
-from fiveplans.config import PLAN_LABELS, PilotConfig, read_config
+from fiveplans.config import PLAN_LABELS, PilotConfig, closest_hint, read_config, yaml_key
 from fiveplans.errors import ConfigError, FiveplansWarning
 
 __all__ = ["NOT_YET_AVAILABLE", "Analysis", "Pilot", "analyse", "load_pilot", "run", "summary"]
@@ -99,6 +99,7 @@ def load_pilot(path: str | os.PathLike[str] | PilotConfig, *, verbose: bool = Fa
     from fiveplans.layers.loaders import load_layers
 
     config = path if isinstance(path, PilotConfig) else read_config(path)
+    check_schemes(config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FiveplansWarning)
         layers, reports, crs = load_layers(config, verbose=verbose)
@@ -192,6 +193,23 @@ class Analysis:
 
         decided = self.ledger[ADJUSTMENT].notna()
         return self.ledger.loc[decided, ID].astype(str).tolist()
+
+
+def check_schemes(config: PilotConfig) -> None:
+    """Every source's ``scheme:`` names a code table of :mod:`fiveplans.layers.legend`.
+
+    Checked here, not in :mod:`fiveplans.config`, because the code tables belong to
+    ``fiveplans.layers`` and the core does not import its parts.
+    """
+    from fiveplans.layers.legend import schemes
+
+    known = schemes()
+    for key, src in config.sources.items():
+        if src.scheme is not None and src.scheme not in known:
+            raise ConfigError(
+                f"{config.path}: '{yaml_key(key)}.scheme': unknown code scheme '{src.scheme}'. "
+                f"Fix: use one of {', '.join(known)}.{closest_hint(src.scheme, known)}"
+            )
 
 
 def analysis_options(config: PilotConfig) -> dict[str, Any]:
@@ -600,7 +618,8 @@ def run(
         config = read_config(pilot)
         outdir = Path(out) if out is not None else Path("out") / config.id
         _check_outdir(outdir, overwrite=overwrite)
-        analysis_options(config)  # a bad option fails before the layers are loaded
+        check_schemes(config)  # bad schemes and options fail before the layers are loaded
+        analysis_options(config)
         pilot = load_pilot(config, verbose=verbose)
     else:
         outdir = Path(out) if out is not None else Path("out") / pilot.id

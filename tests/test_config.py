@@ -59,7 +59,6 @@ def test_id_defaults_to_file_stem(tmp_path: Path) -> None:
             {"plans.land_use.path": "missing.shp"},
             ["plans.land_use.path", "file not found", "tugui.gpkg"],
         ),
-        ({"plans.land_use.scheme": "tdytqq"}, ["plans.land_use.scheme", "Did you mean 'tdytq'"]),
         ({"plans.land_use.feild": "X"}, ["plans.land_use.feild", "Did you mean 'field'"]),
         ({"plans.land_use": None}, ["plans.land_use", "required"]),
         ({"plans.roads": {"path": "tugui.gpkg"}}, ["plans.roads", "unknown plan"]),
@@ -145,3 +144,11 @@ def test_per_industry_radius_table(tiny_pilot: Path) -> None:
     _edit(tiny_pilot, logistics={"radius_min": {"盐化工": 90, "食品加工": 45}})
     cfg = read_config(tiny_pilot)
     assert cfg.logistics.radius_min == {"盐化工": 90.0, "食品加工": 45.0}
+
+
+def test_unknown_scheme_is_refused_before_loading(tiny_pilot: Path) -> None:
+    from fiveplans.pipeline import load_pilot
+
+    _edit(tiny_pilot, **{"plans.land_use.scheme": "tdytqq"})
+    with pytest.raises(ConfigError, match=r"'plans.land_use.scheme'.*Did you mean 'tdytq'"):
+        load_pilot(tiny_pilot)
