@@ -38,6 +38,7 @@ import pyproj
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from fiveplans.analysis import overlay
 from fiveplans.analysis.engine import NetworkEngine, Snap, engine_for
 from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning
 
@@ -266,14 +267,6 @@ def _owned_pieces(
     return out
 
 
-def _only_polygons(geom: Any) -> Any:
-    """The polygonal parts of an overlay result (snap-rounding can leave stray lines/points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
 def _partition(pieces: dict[int, list[Any]], buffer_m: float) -> dict[int, Any]:
     """Buffers of each owner's pieces, with overlaps split to the nearest owner's road.
 
@@ -317,7 +310,7 @@ def _partition(pieces: dict[int, list[Any]], buffer_m: float) -> dict[int, Any]:
     for o in owners:
         # snap-rounded overlay (1 mm grid): Voronoi cells are not noded exactly for GEOS
         region = shapely.union_all(cells[cell_owner == o], grid_size=_GRID_M)
-        part = _only_polygons(shapely.intersection(local, region, grid_size=_GRID_M))
+        part = overlay.polygonal_part(shapely.intersection(local, region, grid_size=_GRID_M))
         result[o] = shapely.transform(part, lambda c: c + origin)
     return result
 

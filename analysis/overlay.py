@@ -54,6 +54,7 @@ __all__ = [
     "lonlat",
     "lonlat_scale",
     "polygonal",
+    "polygonal_part",
     "robust_op",
     "round_to_grid",
     "subtract_each",
@@ -216,6 +217,20 @@ def _robust(
                         "a coarser grid_size"
                     ) from exc
     return out
+
+
+def polygonal_part(g: shapely.Geometry | None) -> shapely.Geometry:
+    """The polygonal part of one geometry as one (Multi)Polygon, possibly empty."""
+    if g is None or g.is_empty:
+        return shapely.Polygon()
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [
+        p
+        for p in shapely.get_parts(g)
+        if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty
+    ]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def robust_op(

@@ -48,6 +48,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from fiveplans.analysis import overlay
 from fiveplans.errors import ConfigError, DataError, FiveplansWarning
 
 __all__ = [
@@ -160,18 +161,7 @@ def check_range(name: str, value: Any, lo: float, hi: float, unit: str) -> float
 # --------------------------------------------------------------------------- geometry helpers
 
 
-def polygonal(g: BaseGeometry | None) -> BaseGeometry:
-    """The polygonal part of ``g`` as one (Multi)Polygon, possibly empty."""
-    if g is None or g.is_empty:
-        return _EMPTY
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [
-        p
-        for p in shapely.get_parts(g)
-        if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty
-    ]
-    return shapely.union_all(parts) if parts else _EMPTY
+polygonal = overlay.polygonal_part  # the polygonal part of one geometry
 
 
 def union_polygons(geoms: Any) -> BaseGeometry:

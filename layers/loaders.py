@@ -701,18 +701,21 @@ def load_layer(
     )
 
 
-def _boundary_lonlat(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport, float, float]:
-    raw, report = read_source(src)
+def _boundary_lonlat(raw: gpd.GeoDataFrame, src: SourceConfig) -> tuple[float, float]:
+    """The boundary's centre in lon/lat, to choose the Gauss-Kruger zone (zones are ~280 km wide
+    in Henan, so the bounding-box centre is enough). Decisions and warnings are left to the
+    boundary's own :func:`harmonize`."""
     fixed, _ = qa.repair_geometries(raw, kind="polygon", where=src.where)
-    crs, offset = _resolve_crs(fixed, src, report, reference_lon=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FiveplansWarning)
+        scratch = LoadReport(key=src.key, where=src.where)
+        crs, offset = _resolve_crs(fixed, src, scratch, reference_lon=None)
     sample = fixed.set_crs(crs, allow_override=True)
     if offset is not None:
         convert = coords.gcj02_to_wgs84 if offset == "gcj02" else coords.bd09_to_wgs84
         sample = _transform_coords(sample, convert)
-    # Centroid in lon/lat: good enough to choose a 3° zone (zones are ~280 km wide in Henan).
-    ll = sample.to_crs("EPSG:4490")
-    minx, miny, maxx, maxy = ll.total_bounds
-    return raw, report, float((minx + maxx) / 2), float((miny + maxy) / 2)
+    minx, miny, maxx, maxy = sample.to_crs("EPSG:4490").total_bounds
+    return float((minx + maxx) / 2), float((miny + maxy) / 2)
 
 
 def load_layers(
@@ -734,7 +737,8 @@ def load_layers(
     working_crs
     """
     b_src = config.sources["boundary"]
-    _, _, lon, lat = _boundary_lonlat(b_src)
+    b_raw, b_report = read_source(b_src)  # read once: it places the working CRS and is a layer
+    lon, lat = _boundary_lonlat(b_raw, b_src)
     if config.crs is not None and config.crs.crs is not None:
         working = config.crs.crs
     else:
@@ -759,9 +763,12 @@ def load_layers(
         if src.scheme is not None:
             overrides.update(config.codes.get(src.scheme) or {})
         overrides.update(src.codes)
-        loaded = load_layer(
-            src, working_crs=working, reference_lon=lon, overrides=overrides or None
-        )
+        if key == "boundary":
+            loaded = harmonize(b_raw, src, b_report, working_crs=working, reference_lon=lon)
+        else:
+            loaded = load_layer(
+                src, working_crs=working, reference_lon=lon, overrides=overrides or None
+            )
         layers[key] = loaded.frame
         reports[key] = loaded.report
     _diagnose_offsets(config, layers, reports)
