@@ -15,6 +15,7 @@ __all__ = [
     "FiveplansError",
     "FiveplansWarning",
     "NotYetAvailableError",
+    "StageSkipped",
 ]
 
 
@@ -48,3 +49,21 @@ class FiveplansWarning(UserWarning):
 
 class CRSWarning(FiveplansWarning):
     """A CRS was detected, assumed or shifted without published parameters."""
+
+
+class StageSkipped(FiveplansWarning):
+    """A stage of the analysis was skipped or run in a reduced form because an optional input is
+    missing (CONTRACT §2). Carries the ``stage``, the ``reason`` and the ``fix``; the run's
+    diagnostics sink records it in ``summary.json`` ``skipped``.
+
+    Library code raises it as a warning: ``warnings.warn(StageSkipped(stage, reason, fix))``.
+    """
+
+    def __init__(self, stage: str, reason: str, fix: str) -> None:
+        self.stage = stage
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{stage}: 已跳过或简化 skipped or reduced — {reason} 解决 Fix: {fix}")
+
+    def __reduce__(self):  # picklable across processes (batch workers)
+        return (type(self), (self.stage, self.reason, self.fix))
