@@ -1,7 +1,10 @@
 """Overlay and models (fiveplans.analysis): conflicts, zones, adjustments, logistics network.
 
-Every function takes layers (GeoDataFrames with the legend columns, in one projected CRS) and
-returns a GeoDataFrame or table aligned to its input; options are keyword-only.
+Every function takes layers (GeoDataFrames with the legend columns, in one projected metre CRS,
+checked by :func:`check_crs`, never reprojected) and returns a GeoDataFrame or table aligned to
+its input; options are keyword-only. :class:`WorkingLayers` is the context built once per pilot
+(checked CRS, survey field names, derived geometries cached): pass it instead of the plain
+mapping to share that work across the models.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from fiveplans.analysis.conflicts import (
     four_quadrants,
     summarize_conflicts,
 )
+from fiveplans.analysis.context import WorkingLayers, check_crs, working_layers
 from fiveplans.analysis.efficiency import industrial_efficiency, load_indicators
 from fiveplans.analysis.engine import NetworkEngine, engine_for
 from fiveplans.analysis.ledger import conflict_ledger, merge_decisions, read_ledger, write_ledger
@@ -36,11 +40,13 @@ __all__ = [
     "AdjustmentOptions",
     "AdjustmentResult",
     "NetworkEngine",
+    "WorkingLayers",
     "ZoneOptions",
     "assign_suppliers",
     "assign_zones",
     "build_network",
     "catchments",
+    "check_crs",
     "cluster_links",
     "conflict_ledger",
     "containment_tags",
@@ -61,5 +67,6 @@ __all__ = [
     "snap_points",
     "summarize_conflicts",
     "villages_in_zone",
+    "working_layers",
     "write_ledger",
 ]

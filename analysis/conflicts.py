@@ -25,7 +25,8 @@ and per-parcel containment tags (:func:`containment_tags`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -35,9 +36,11 @@ import pyproj
 import shapely
 
 from fiveplans.analysis import overlay
+from fiveplans.analysis.context import LayersLike, WorkingLayers, check_crs, working_layers
 from fiveplans.config import LAYER_NAMES_ZH
-from fiveplans.errors import CRSError, DataError
-from fiveplans.layers.legend import code_table
+from fiveplans.errors import DataError, StageSkipped
+from fiveplans.schema import CITY_PLANS, CONSTRUCTION_PLANS, CORRIDOR_PLANS
+from fiveplans.schema import PLAN_KEYS as PLANS
 
 __all__ = [
     "COLUMNS",
@@ -55,11 +58,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PLANS = ("cluster", "land_use", "urban", "ecology", "infrastructure")
-"""The five plans (五规); ``current`` (现状) is not a plan."""
-CONSTRUCTION_PLANS = ("cluster", "urban", "land_use", "infrastructure")
-CITY_PLANS = ("cluster", "urban")
-CORRIDOR_PLANS = ("cluster", "urban", "land_use")
 CONFLICT_TYPES = (
     "farmland_construction",
     "ecology_construction",
@@ -104,8 +102,6 @@ COLUMNS = [
     "district",
 ]
 """Columns of the conflicts table, in order (then ``geometry``)."""
-LEGEND_COLUMNS = ("source_id", "source_code", "legend", "use")
-_LINES = ("LineString", "MultiLineString", "LinearRing")
 _HASH_CHARS = 12
 
 
@@ -187,61 +183,6 @@ def _text(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _check_crs(layers: Mapping[str, gpd.GeoDataFrame], keys: Iterable[str]) -> pyproj.CRS:
-    """The one projected metre CRS of the given layers, or a CRSError naming the culprits."""
-    crs: pyproj.CRS | None = None
-    first = ""
-    for key in keys:
-        gdf = layers[key]
-        if gdf.crs is None:
-            raise CRSError(
-                f"layer {key!r} has no CRS: conflicts need every layer in one projected CRS. "
-                f"Fix: set it (gdf.set_crs(...)) or load the layers with fiveplans.load_pilot"
-            )
-        this = pyproj.CRS(gdf.crs)
-        if this.is_geographic or not this.is_projected:
-            raise CRSError(
-                f"layer {key!r} is in a geographic CRS ({this.to_string()}): areas cannot be "
-                "computed in degrees. Fix: reproject every layer to the pilot's projected "
-                "working CRS, e.g. gdf.to_crs('EPSG:4547') (CGCS2000 3-degree zone 38)"
-            )
-        unit = this.axis_info[0].unit_name if this.axis_info else ""
-        if unit not in ("metre", "meter", "m"):
-            raise CRSError(
-                f"layer {key!r} is in {this.to_string()} with units {unit!r}: areas are in m². "
-                "Fix: reproject to a metre CRS (e.g. EPSG:4547)"
-            )
-        if crs is None:
-            crs, first = this, key
-        elif not crs.equals(this):
-            raise CRSError(
-                f"layers {first!r} ({crs.to_string()}) and {key!r} ({this.to_string()}) are in "
-                f"different CRSs. Fix: reproject {key!r} with gdf.to_crs({crs.to_string()!r}) "
-                "(fiveplans.load_pilot does this for every layer)"
-            )
-    if crs is None:
-        raise CRSError("no layers to analyse: give at least the boundary and two plans")
-    return crs
-
-
-def _check_columns(layers: Mapping[str, gpd.GeoDataFrame], keys: Iterable[str]) -> None:
-    for key in keys:
-        gdf = layers[key]
-        if not isinstance(gdf, gpd.GeoDataFrame):
-            raise DataError(
-                f"layer {key!r} is a {type(gdf).__name__}, not a GeoDataFrame. "
-                "Fix: pass GeoDataFrames (fiveplans.load_pilot(...).layers)"
-            )
-        missing = [c for c in LEGEND_COLUMNS if c not in gdf.columns]
-        if missing:
-            raise DataError(
-                f"layer {key!r} lacks the legend column(s) {', '.join(missing)} "
-                f"(needed: {', '.join(LEGEND_COLUMNS)}; it has: {', '.join(map(str, gdf.columns))}). "
-                "Fix: load it with fiveplans.load_pilot, or add them with "
-                "fiveplans.layers.legend.apply_legend"
-            )
-
-
 def _features(plan: str, gdf: gpd.GeoDataFrame, grid_size: float) -> _Features:
     geoms = overlay.clean_polygons(gdf.geometry.to_numpy(), grid_size=grid_size)
     keep = np.not_equal(geoms, None)
@@ -256,6 +197,13 @@ def _features(plan: str, gdf: gpd.GeoDataFrame, grid_size: float) -> _Features:
     return f.take(keep)
 
 
+def _plan_features(ctx: WorkingLayers, plan: str) -> _Features:
+    """The cleaned polygons of one plan, computed once per context."""
+    return ctx.derive(
+        "conflicts.features", lambda: _features(plan, ctx[plan], ctx.grid_size), key=plan
+    )
+
+
 def _clip(f: _Features, boundary: shapely.Geometry, grid_size: float, snap: bool) -> _Features:
     """Features cut to the boundary (those outside dropped)."""
     if len(f) == 0:
@@ -266,64 +214,60 @@ def _clip(f: _Features, boundary: shapely.Geometry, grid_size: float, snap: bool
     cross = meets & ~inside
     geoms = f.geoms.copy()
     if cross.any():
-        n = int(cross.sum())
-        cut = overlay._robust(
-            shapely.intersection, geoms[cross], np.full(n, boundary, dtype=object), grid_size, snap
+        geoms[cross] = overlay.intersect_each(
+            geoms[cross], boundary, grid_size=grid_size, snap_rounding=snap
         )
-        geoms[cross] = overlay.polygonal(cut)
     out = _Features(f.plan, geoms, f.sid, f.code, f.legend, f.use)
     keep = meets & np.not_equal(geoms, None)
     keep[keep] &= shapely.area(geoms[keep]) > 0
     return out.take(keep)
 
 
-def _boundary(layers: Mapping[str, gpd.GeoDataFrame], buffer_m: float, grid_size: float):
-    if "boundary" not in layers:
-        raise DataError(
-            "no 'boundary' layer: conflicts are sought inside the planning boundary (规划范围). "
-            f"Fix: add layers['boundary'] (have: {', '.join(layers)})"
-        )
-    geoms = overlay.clean_polygons(layers["boundary"].geometry.to_numpy(), grid_size=grid_size)
-    b = overlay.union_all(geoms, grid_size=grid_size)
-    if b.is_empty:
-        raise DataError(
-            "the 'boundary' layer has no polygon with area. Fix: give the planning boundary "
-            "(规划范围) as polygons"
-        )
-    if buffer_m:
-        b = overlay.clean_polygons([shapely.buffer(b, buffer_m)], grid_size=grid_size)[0]
-    return b
+def _clipped(
+    ctx: WorkingLayers, plan: str, legend: str | None, buffer_m: float, snap: bool
+) -> _Features:
+    """A plan's features (all, or those of one legend) cut to the boundary, once per context."""
+
+    def compute() -> _Features:
+        f = _plan_features(ctx, plan)
+        if legend is not None:
+            f = f.take(f.legend == legend)
+        return _clip(f, ctx.boundary(buffer_m), ctx.grid_size, snap)
+
+    return ctx.derive("conflicts.clipped", compute, key=(plan, legend, float(buffer_m), snap))
 
 
-def _corridors(inf: gpd.GeoDataFrame, grid_size: float, notes: list[str]) -> _Features:
-    """Protection strips of the infrastructure plan's corridor lines (width/2 each side)."""
-    lines = inf[inf.geometry.geom_type.isin(_LINES).to_numpy()]
-    if lines.empty:
+def _context(
+    layers: LayersLike, grid_size: float, *, need: Iterable[str] = ()
+) -> tuple[WorkingLayers, list[str]]:
+    """The checked context and the plans present (legend columns checked, boundary required)."""
+    ctx = working_layers(layers, grid_size=grid_size)
+    plans = ctx.plans
+    missing = [k for k in need if k not in plans]
+    if missing:
+        raise DataError(
+            f"缺少图层 — layer(s) {', '.join(missing)} missing (have: {', '.join(ctx)}). "
+            "解决 Fix: load a pilot that has them"
+        )
+    ctx.boundary_polygons()  # a clear error when there is no boundary
+    ctx.require_legend(plans)
+    return ctx, plans
+
+
+def _corridors(ctx: WorkingLayers) -> _Features:
+    """Protection strips of the infrastructure plan's corridor lines (the schema's rule)."""
+    inf = ctx.get("infrastructure")
+    if inf is None:
         return _concat([], "infrastructure")
-    table = code_table("infrastructure").set_index("code")["corridor_width_m"]
-    codes = _text(lines["source_code"])
-    width = np.array([table.get(c, np.nan) if c is not None else np.nan for c in codes], float)
-    if "corridor_width_m" in lines.columns:
-        own = pd.to_numeric(lines["corridor_width_m"], errors="coerce").to_numpy(float)
-        width = np.where(np.isfinite(own) & (own > 0), own, width)
-    ok = np.isfinite(width) & (width > 0)
-    if (~ok).any():
-        bad = sorted({str(c) for c in codes[~ok]})
-        msg = (
-            f"infrastructure: {int((~ok).sum())} line(s) with code(s) {', '.join(bad)} have no "
-            "corridor width (corridor_width_m in the infrastructure code table or a "
-            "corridor_width_m column) and were not checked"
-        )
-        logger.warning(msg)
-        notes.append(msg)
-    strips = shapely.buffer(lines.geometry.to_numpy()[ok], width[ok] / 2.0)
+    rule = ctx.corridor_strips()  # warns once about lines without a width
+    rows = inf.iloc[rule.rows]
     f = _Features(
         "infrastructure",
-        overlay.clean_polygons(strips, grid_size=grid_size),
-        _text(lines["source_id"])[ok],
-        codes[ok],
-        _text(lines["legend"])[ok],
-        _text(lines["use"])[ok],
+        overlay.clean_polygons(rule.strips, grid_size=ctx.grid_size),
+        _text(rows["source_id"]),
+        _text(rows["source_code"]),
+        _text(rows["legend"]),
+        _text(rows["use"]),
     )
     return f.take(np.not_equal(f.geoms, None))
 
@@ -373,23 +317,36 @@ def _pairs(t: str, a: _Features, b: _Features, opts: dict, *, tree=None, keep_pa
 
 
 def _mismatch(a: _Features, b_all: _Features, opts: dict) -> list[_Pieces]:
-    """Pieces of a's construction outside b's construction, split by what b says there."""
-    b_con = b_all.take(b_all.legend == "construction")
-    rest = overlay.subtract_each(a.geoms, b_con.geoms, rank=b_con.rank(), **opts)
-    has = np.not_equal(rest, None)
-    idx = np.flatnonzero(has)
-    d = _Features(a.plan, rest[has], a.sid[has], a.code[has], a.legend[has], a.use[has])
-    b_other = b_all.take(b_all.legend != "construction")
+    """Pieces of a's construction outside b's construction, split by what b says there.
+
+    One piece per parcel of ``a`` and parcel of ``b`` of another kind it overlaps (minus b's
+    construction), and one per parcel of ``a`` for what lies outside every parcel of ``b``
+    (:func:`fiveplans.analysis.overlay.split_outside`).
+    """
+    s = overlay.split_outside(
+        a.geoms, b_all.geoms, removed=b_all.legend == "construction", rank=b_all.rank(), **opts
+    )
     out = []
-    if len(d) and len(b_other):
-        ia, ib, g, area = overlay.intersect_pairs(d.geoms, b_other.geoms, **opts)
-        out.append(_Pieces("plan_mismatch", a, b_other, b_all.plan, idx[ia], ib, g, area))
-    if len(d):
-        left = overlay.subtract_each(d.geoms, b_other.geoms, rank=b_other.rank(), **opts)
-        keep = np.not_equal(left, None)
-        g = left[keep]
+    if len(s.i_geom):
         out.append(
-            _Pieces("plan_mismatch", a, None, b_all.plan, idx[keep], None, g, shapely.area(g))
+            _Pieces(
+                "plan_mismatch",
+                a,
+                b_all,
+                b_all.plan,
+                s.i_geom,
+                s.i_other,
+                s.pieces,
+                s.areas,
+                s.centroids,
+                s.inside,
+            )
+        )
+    if len(s.i_rest):
+        out.append(
+            _Pieces(
+                "plan_mismatch", a, None, b_all.plan, s.i_rest, None, s.rest, shapely.area(s.rest)
+            )
         )
     return out
 
@@ -609,8 +566,194 @@ def _empty(crs: pyproj.CRS) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
+@dataclass
+class _Run:
+    """One find_conflicts call: the context, its options and the construction land."""
+
+    ctx: WorkingLayers
+    plans: list[str]
+    buffer_m: float
+    opts: dict
+    say: Callable[..., None]
+    constr: dict[str, _Features]
+
+    def feats(self, plan: str) -> _Features:
+        return _plan_features(self.ctx, plan)
+
+    def clipped(self, plan: str, legend: str | None = None) -> _Features:
+        return _clipped(self.ctx, plan, legend, self.buffer_m, self.opts["snap_rounding"])
+
+
+def _check_types(types: Iterable[str] | None) -> tuple[str, ...]:
+    wanted = tuple(CONFLICT_TYPES if types is None else types)
+    unknown = sorted(set(wanted) - set(CONFLICT_TYPES))
+    if unknown:
+        raise DataError(
+            f"未知冲突类型 — unknown conflict type(s) {', '.join(unknown)}; known: "
+            f"{', '.join(CONFLICT_TYPES)}"
+        )
+    return wanted
+
+
+def _start(
+    layers: LayersLike,
+    *,
+    buffer_m: float,
+    grid_size: float,
+    snap_rounding: bool,
+    threads: int,
+    verbose: bool,
+    districts: bool,
+) -> _Run:
+    """Stage 1: check the layers (CRS, legend, boundary) and cut construction to the boundary."""
+    ctx, plans = _context(layers, grid_size)
+    if districts and ctx.get("districts") is not None:
+        check_crs(ctx, keys=["boundary", "districts"], what="冲突检测 conflict detection")
+    say = logger.info if verbose else logger.debug
+    opts = {"grid_size": ctx.grid_size, "snap_rounding": snap_rounding, "threads": threads}
+    run = _Run(ctx, plans, buffer_m, opts, say, {})
+    for k in CONSTRUCTION_PLANS:
+        if k in plans:
+            run.constr[k] = run.clipped(k, "construction")
+            if len(run.constr[k]) == 0:
+                logger.info("plan %r has no construction land inside the boundary", k)
+    say("construction polygons inside the boundary: %s", {k: len(v) for k, v in run.constr.items()})
+    return run
+
+
+def _protected_pieces(run: _Run, t: str, legend: str) -> list[_Pieces]:
+    """Stage 2: construction of every plan ∩ protected land (basic farmland, ecological)."""
+    target = _concat([run.feats(k).take(run.feats(k).legend == legend) for k in run.plans])
+    if len(target) == 0:
+        if legend == "ecological" and "ecology" not in run.plans:
+            warnings.warn(
+                StageSkipped(
+                    f"conflicts.{t}",
+                    "没有生态环境规划，其他规划中也没有生态用地 — no ecological plan and no "
+                    "ecological land in any other plan",
+                    "add the ecological plan under `plans: ecology:` in the pilot",
+                ),
+                stacklevel=3,
+            )
+        else:
+            logger.info("%s: no %s polygons in any plan", t, legend)
+        return []
+    tree = shapely.STRtree(target.geoms)
+    pieces = [_pairs(t, c, target, run.opts, tree=tree) for c in run.constr.values()]
+    run.say("%s: %d pieces before sliver removal", t, sum(len(p.ia) for p in pieces))
+    return pieces
+
+
+def _plan_mismatch_pieces(run: _Run) -> list[_Pieces]:
+    """Stage 3: construction of a city plan outside the land-use plan's, and the reverse."""
+    if "land_use" not in run.plans:
+        warnings.warn(
+            StageSkipped(
+                "conflicts.plan_mismatch",
+                "没有土地利用总体规划 — no land_use plan to compare with",
+                "add `plans: land_use:` to the pilot",
+            ),
+            stacklevel=3,
+        )
+        return []
+    pieces: list[_Pieces] = []
+    for p in CITY_PLANS:
+        if p in run.plans:
+            pieces.extend(_mismatch(run.constr[p], run.clipped("land_use"), run.opts))
+            pieces.extend(_mismatch(run.constr["land_use"], run.clipped(p), run.opts))
+    run.say("plan_mismatch done")
+    return pieces
+
+
+def _use_mismatch_pieces(run: _Run) -> list[_Pieces]:
+    """Stage 4: cluster construction ∩ urban construction with a different ``use``."""
+    if "cluster" not in run.constr or "urban" not in run.constr:
+        warnings.warn(
+            StageSkipped(
+                "conflicts.use_mismatch",
+                "需要产业集聚区与城市两个规划 — use_mismatch needs both the cluster and the "
+                "urban plan",
+                "add the missing one under `plans:` (cluster, urban)",
+            ),
+            stacklevel=3,
+        )
+        return []
+    a, b = run.constr["cluster"], run.constr["urban"]
+
+    def differs(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        ua, ub = a.use[ia], b.use[ib]
+        known = np.not_equal(ua, None) & np.not_equal(ub, None)
+        return known & (ua != ub)
+
+    return [_pairs("use_mismatch", a, b, run.opts, keep_pair=differs)]
+
+
+def _corridor_pieces(run: _Run) -> list[_Pieces]:
+    """Stage 5: construction ∩ the infrastructure corridors' protection strips."""
+    if "infrastructure" not in run.plans:
+        warnings.warn(
+            StageSkipped(
+                "conflicts.corridor_construction",
+                "没有基础设施规划 — no infrastructure plan: corridors not checked",
+                "add `plans: infrastructure:` to the pilot",
+            ),
+            stacklevel=3,
+        )
+        return []
+    strips = _corridors(run.ctx)
+    if len(strips) == 0:
+        return []
+    tree = shapely.STRtree(strips.geoms)
+    return [
+        _pairs("corridor_construction", run.constr[k], strips, run.opts, tree=tree)
+        for k in CORRIDOR_PLANS
+        if k in run.constr
+    ]
+
+
+def _drop_slivers(pieces: list[_Pieces], sliver_m2: float) -> tuple[list[_Pieces], dict]:
+    """Stage 6: pieces under ``sliver_m2`` dropped and counted."""
+    slivers = {"count": 0, "area_m2": 0.0}
+    kept: list[_Pieces] = []
+    for p in pieces:
+        small = p.area < sliver_m2
+        slivers["count"] += int(small.sum())
+        slivers["area_m2"] += float(p.area[small].sum())
+        if (~small).any():
+            kept.append(p.take(~small) if small.any() else p)
+    return kept, slivers
+
+
+def _frame(
+    kept: list[_Pieces], ctx: WorkingLayers, threads: int, districts_field: str | None
+) -> gpd.GeoDataFrame:
+    """Stage 7: the conflicts table (columns :data:`COLUMNS`, sorted, with districts)."""
+    crs = ctx.crs
+    if not kept:
+        return _empty(crs)
+    cols, geoms = _table(kept, crs, threads)
+    kept.clear()
+    units = _district_names(ctx, districts_field)
+    cols["district"] = (
+        np.full(len(geoms), None, dtype=object) if units is None else _largest_share(geoms, *units)
+    )
+    maybe_missing = {"source_a", "source_b", "legend_b", "code_a", "code_b", "use_a", "use_b"}
+    data: dict[str, pd.Series] = {}
+    for c in COLUMNS:  # one column at a time, each array freed once pandas holds its copy
+        v = cols.pop(c)
+        # text with missing values stays object (None): pandas would infer str with NaN
+        keep_object = c == "district" or (c in maybe_missing and pd.isna(v).any())
+        data[c] = pd.Series(v, dtype=object) if keep_object else pd.Series(v)
+        del v
+    return gpd.GeoDataFrame(
+        pd.DataFrame(data, copy=False),
+        geometry=gpd.GeoSeries(geoms, crs=crs),
+        crs=crs,
+    )
+
+
 def find_conflicts(
-    layers: Mapping[str, gpd.GeoDataFrame],
+    layers: LayersLike,
     *,
     sliver_m2: float = 400,
     buffer_m: float = 0,
@@ -626,11 +769,11 @@ def find_conflicts(
     Parameters
     ----------
     layers
-        Layer key → GeoDataFrame, all in one projected metre CRS, plan layers carrying the
-        legend columns ``source_id``, ``source_code``, ``legend``, ``use`` (what
-        ``fiveplans.load_pilot(...).layers`` holds). Needs ``boundary``; uses the plans present
-        among ``cluster``, ``land_use``, ``urban``, ``ecology``, ``infrastructure`` and, when
-        given, ``districts``.
+        A :class:`~fiveplans.analysis.context.WorkingLayers`, or layer key → GeoDataFrame, all
+        in one projected metre CRS, plan layers carrying the legend columns ``source_id``,
+        ``source_code``, ``legend``, ``use`` (what ``fiveplans.load_pilot(...).layers``
+        holds). Needs ``boundary``; uses the plans present among ``cluster``, ``land_use``,
+        ``urban``, ``ecology``, ``infrastructure`` and, when given, ``districts``.
     sliver_m2
         Pieces smaller than this are dropped and counted in ``attrs["slivers_dropped"]``.
     buffer_m
@@ -659,10 +802,17 @@ def find_conflicts(
         of ``(type, plan_a, source_a, plan_b, source_b)`` — one row per pair of source
         features, so the id is stable across reruns and input row orders; when source ids
         repeat within a layer, the repeated ids get ``-2``, ``-3``, … (rows then ordered by
-        area). ``attrs`` holds
-        ``slivers_dropped`` (``{"count", "area_m2"}``), ``notes`` (list of str) and
-        ``boundary_area_m2``. Corridor widths come from the infrastructure code table
-        (``corridor_width_m``), overridden per line by a ``corridor_width_m`` column.
+        area). ``attrs`` holds ``slivers_dropped`` (``{"count", "area_m2"}``) and
+        ``boundary_area_m2``. Corridor strips follow the schema's rule
+        (:func:`fiveplans.schema.corridor_strips`): the code table's ``corridor_width_m``,
+        overridden per line by a ``corridor_width_m`` column.
+
+    Warns
+    -----
+    StageSkipped
+        A type that cannot be computed for want of an optional plan (``conflicts.<type>``).
+    FiveplansWarning
+        Corridor lines without a known width (not checked).
 
     Raises
     ------
@@ -671,130 +821,39 @@ def find_conflicts(
     CRSError
         Layers in different CRSs, in a geographic CRS, or without a CRS.
     """
-    say = logger.info if verbose else logger.debug
-    wanted = tuple(CONFLICT_TYPES if types is None else types)
-    unknown = sorted(set(wanted) - set(CONFLICT_TYPES))
-    if unknown:
-        raise DataError(
-            f"unknown conflict type(s) {', '.join(unknown)}; known: {', '.join(CONFLICT_TYPES)}"
-        )
-    plans = [k for k in PLANS if k in layers and layers[k] is not None]
-    if "boundary" not in layers:
-        _boundary(layers, buffer_m, grid_size)  # raises the message
-    _check_columns(layers, plans)
-    geo_keys = ["boundary", *plans] + (["districts"] if layers.get("districts") is not None else [])
-    crs = _check_crs(layers, geo_keys)
-    boundary = _boundary(layers, buffer_m, grid_size)
-    opts = {"grid_size": grid_size, "snap_rounding": snap_rounding, "threads": threads}
-    notes: list[str] = []
-
-    feats = {k: _features(k, layers[k], grid_size) for k in plans}
-    constr: dict[str, _Features] = {}
-    for k in CONSTRUCTION_PLANS:
-        if k not in feats:
-            continue
-        c = _clip(
-            feats[k].take(feats[k].legend == "construction"), boundary, grid_size, snap_rounding
-        )
-        constr[k] = c
-        if len(c) == 0:
-            msg = f"plan {k!r} has no construction land inside the boundary"
-            logger.info(msg)
-            notes.append(msg)
-    say("construction polygons inside the boundary: %s", {k: len(v) for k, v in constr.items()})
-
+    wanted = _check_types(types)
+    run = _start(
+        layers,
+        buffer_m=buffer_m,
+        grid_size=grid_size,
+        snap_rounding=snap_rounding,
+        threads=threads,
+        verbose=verbose,
+        districts=True,
+    )
     pieces: list[_Pieces] = []
-    for t, legend in (
-        ("farmland_construction", "basic_farmland"),
-        ("ecology_construction", "ecological"),
-    ):
-        if t not in wanted:
-            continue
-        target = _concat([feats[k].take(feats[k].legend == legend) for k in plans])
-        if len(target) == 0:
-            notes.append(f"{t}: no {legend} polygons in any plan")
-            continue
-        tree = shapely.STRtree(target.geoms)
-        for c in constr.values():
-            pieces.append(_pairs(t, c, target, opts, tree=tree))
-        say("%s: %d pieces before sliver removal", t, sum(len(p.ia) for p in pieces if p.type == t))
-
+    if "farmland_construction" in wanted:
+        pieces += _protected_pieces(run, "farmland_construction", "basic_farmland")
+    if "ecology_construction" in wanted:
+        pieces += _protected_pieces(run, "ecology_construction", "ecological")
     if "plan_mismatch" in wanted:
-        if "land_use" not in feats:
-            notes.append("plan_mismatch: no land_use plan to compare with")
-        lu_all = None
-        for p in CITY_PLANS:
-            if p not in feats or "land_use" not in feats:
-                continue
-            if lu_all is None:
-                lu_all = _clip(feats["land_use"], boundary, grid_size, snap_rounding)
-            p_all = _clip(feats[p], boundary, grid_size, snap_rounding)
-            pieces.extend(_mismatch(constr[p], lu_all, opts))
-            pieces.extend(_mismatch(constr["land_use"], p_all, opts))
-        say("plan_mismatch done")
-
-    if "use_mismatch" in wanted and "cluster" in constr and "urban" in constr:
-        a, b = constr["cluster"], constr["urban"]
-
-        def differs(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-            ua, ub = a.use[ia], b.use[ib]
-            known = np.not_equal(ua, None) & np.not_equal(ub, None)
-            return known & (ua != ub)
-
-        pieces.append(_pairs("use_mismatch", a, b, opts, keep_pair=differs))
-    elif "use_mismatch" in wanted:
-        notes.append("use_mismatch: needs both the cluster and the urban plan")
-
-    if "corridor_construction" in wanted and "infrastructure" in feats:
-        strips = _corridors(layers["infrastructure"], grid_size, notes)
-        if len(strips):
-            tree = shapely.STRtree(strips.geoms)
-            for k in CORRIDOR_PLANS:
-                if k in constr:
-                    pieces.append(
-                        _pairs("corridor_construction", constr[k], strips, opts, tree=tree)
-                    )
-
-    slivers = {"count": 0, "area_m2": 0.0}
-    kept: list[_Pieces] = []
-    for p in pieces:
-        small = p.area < sliver_m2
-        slivers["count"] += int(small.sum())
-        slivers["area_m2"] += float(p.area[small].sum())
-        if (~small).any():
-            kept.append(p.take(~small) if small.any() else p)
+        pieces += _plan_mismatch_pieces(run)
+    if "use_mismatch" in wanted:
+        pieces += _use_mismatch_pieces(run)
+    if "corridor_construction" in wanted:
+        pieces += _corridor_pieces(run)
+    kept, slivers = _drop_slivers(pieces, sliver_m2)
     del pieces
-    say(
+    run.say(
         "%d pieces kept, %d slivers dropped (%.1f m²)",
         sum(len(p.ia) for p in kept),
         slivers["count"],
         slivers["area_m2"],
     )
-    attrs = {"slivers_dropped": slivers, "notes": notes, "boundary_area_m2": float(boundary.area)}
-    if not kept:
-        result = _empty(crs)
-        result.attrs.update(attrs)
-        return result
-    cols, geoms = _table(kept, crs, threads)
-    del kept
-    units = _district_names(layers, districts_field)
-    cols["district"] = (
-        np.full(len(geoms), None, dtype=object) if units is None else _largest_share(geoms, *units)
+    result = _frame(kept, run.ctx, threads, districts_field)
+    result.attrs.update(
+        slivers_dropped=slivers, boundary_area_m2=float(run.ctx.boundary(buffer_m).area)
     )
-    maybe_missing = {"source_a", "source_b", "legend_b", "code_a", "code_b", "use_a", "use_b"}
-    data: dict[str, pd.Series] = {}
-    for c in COLUMNS:  # one column at a time, each array freed once pandas holds its copy
-        v = cols.pop(c)
-        # text with missing values stays object (None): pandas would infer str with NaN
-        keep_object = c == "district" or (c in maybe_missing and pd.isna(v).any())
-        data[c] = pd.Series(v, dtype=object) if keep_object else pd.Series(v)
-        del v
-    result = gpd.GeoDataFrame(
-        pd.DataFrame(data, copy=False),
-        geometry=gpd.GeoSeries(geoms, crs=crs),
-        crs=crs,
-    )
-    result.attrs.update(attrs)
     return result
 
 
@@ -844,24 +903,6 @@ QUADRANT_LABELS = {
 TOTAL = "合计 total"
 
 
-def _setup(
-    layers: Mapping[str, gpd.GeoDataFrame], needed: Iterable[str], buffer_m: float, grid_size: float
-) -> tuple[pyproj.CRS, shapely.Geometry, dict[str, _Features]]:
-    plans = [k for k in PLANS if layers.get(k) is not None]
-    missing = [k for k in needed if k not in plans]
-    if missing:
-        raise DataError(
-            f"layer(s) {', '.join(missing)} missing (have: {', '.join(layers)}). "
-            "Fix: load a pilot that has them"
-        )
-    if "boundary" not in layers:
-        _boundary(layers, buffer_m, grid_size)
-    _check_columns(layers, plans)
-    crs = _check_crs(layers, ["boundary", *plans])
-    boundary = _boundary(layers, buffer_m, grid_size)
-    return crs, boundary, {k: _features(k, layers[k], grid_size) for k in plans}
-
-
 def _parts_count(g: shapely.Geometry) -> int:
     return 0 if g.is_empty else len(shapely.get_parts(g))
 
@@ -903,21 +944,12 @@ def four_quadrants(
     """
     if plan not in CITY_PLANS:
         raise DataError(f"plan must be 'cluster' or 'urban', not {plan!r}")
-    layers = dict(layers)
+    ctx, _plans = _context(layers, grid_size, need=[plan, "land_use"])
     if districts is not None:
-        layers["districts"] = districts
-    _crs, boundary, feats = _setup(layers, [plan, "land_use"], buffer_m, grid_size)
-    if districts is not None:
-        _check_crs(layers, ["boundary", "districts"])
-    p_con = _clip(
-        feats[plan].take(feats[plan].legend == "construction"), boundary, grid_size, False
-    )
-    l_con = _clip(
-        feats["land_use"].take(feats["land_use"].legend == "construction"),
-        boundary,
-        grid_size,
-        False,
-    )
+        check_crs({"districts": districts}, what="四象限 four quadrants", crs=ctx.crs)
+    boundary = ctx.boundary(buffer_m)
+    p_con = _clipped(ctx, plan, "construction", buffer_m, False)
+    l_con = _clipped(ctx, "land_use", "construction", buffer_m, False)
     p_u = overlay.union_all(p_con.geoms, grid_size=grid_size)
     l_u = overlay.union_all(l_con.geoms, grid_size=grid_size)
     op = overlay.robust_op
@@ -930,7 +962,7 @@ def four_quadrants(
     }
     units: list[tuple[str, shapely.Geometry]] = []
     if districts is not None:
-        geoms, names = _district_names(layers, districts_field)  # type: ignore[misc]
+        geoms, names = _district_names({"districts": districts}, districts_field)  # type: ignore[misc]
         units = [
             (str(n), op(shapely.intersection, g, boundary, grid_size=grid_size))
             for g, n in zip(geoms, names, strict=True)
@@ -966,15 +998,45 @@ def _tag(share: np.ndarray) -> np.ndarray:
     )
 
 
-def _share_inside(geoms: np.ndarray, cover: np.ndarray, grid_size: float) -> np.ndarray:
-    """Share of each geometry's area inside the union of *cover*."""
+def _share_inside(
+    geoms: np.ndarray,
+    cover: np.ndarray,
+    grid_size: float,
+    *,
+    threads: int = 2,
+    clean: np.ndarray | None = None,
+) -> np.ndarray:
+    """Share of each geometry's area inside the union of *cover*, without building the union.
+
+    The pieces ``geom ∩ cover[j]`` come from the pairwise overlay (exact compiled clipper for
+    convex pairs); where the cover polygons a geometry meets are certified not to overlap one
+    another (:func:`~fiveplans.analysis.overlay.non_overlapping`: a coverage such as a
+    land-use plan) the area inside is the sum of its pieces; elsewhere it is the geometry's
+    area minus what :func:`~fiveplans.analysis.overlay.subtract_each` leaves of it. ``clean``:
+    ``non_overlapping(cover)`` when the caller has it (one cover, several parcel sets).
+    """
     share = np.zeros(len(geoms))
-    parts = overlay.union_parts(cover, grid_size=grid_size)
-    if len(geoms) == 0 or len(parts) == 0:
+    if len(geoms) == 0 or len(cover) == 0:
         return share
-    ig, _ip, _g, area = overlay.intersect_pairs(geoms, parts, grid_size=grid_size)
+    opts = {"grid_size": grid_size, "threads": threads}
+    ig, ic, _g, area = overlay.intersect_pairs(geoms, cover, **opts)
+    del _g
+    own = shapely.area(geoms)
     inside = np.bincount(ig, weights=area, minlength=len(geoms))
-    return np.clip(inside / shapely.area(geoms), 0.0, 1.0)
+    if len(ic):
+        if clean is None:
+            partners = np.unique(ic)
+            clean = np.zeros(len(cover), dtype=bool)
+            clean[partners] = overlay.non_overlapping(cover[partners])
+        dirty = np.unique(ig[~clean[ic]])
+        if len(dirty):
+            left = overlay.subtract_each(geoms[dirty], cover, **opts)
+            has = np.not_equal(left, None)
+            left_area = np.zeros(len(left))
+            left_area[has] = shapely.area(left[has])
+            inside[dirty] = own[dirty] - left_area
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(np.where(own > 0, inside / own, 0.0), 0.0, 1.0)
 
 
 def containment_tags(
@@ -987,10 +1049,15 @@ def containment_tags(
     (both from any plan) and inside each other plan's construction land, with the peers' tag
     (standards.md): ``inside`` (share ≥ 0.9), ``outside`` (≤ 0.1), else ``straddling``.
 
+    No union of any layer is built: the shares come from the pairwise pieces of the parcels
+    with the cover polygons (:func:`_share_inside`). Pass the same
+    :class:`~fiveplans.analysis.context.WorkingLayers` as to :func:`find_conflicts` to reuse
+    its cleaned and clipped polygons.
+
     Parameters
     ----------
     layers
-        As for :func:`find_conflicts`.
+        As for :func:`find_conflicts` (a ``WorkingLayers`` or layer key → GeoDataFrame).
     buffer_m, grid_size
         As for :func:`find_conflicts`.
 
@@ -1002,12 +1069,12 @@ def containment_tags(
         ``tag_ecological``, and ``share_construction_<plan>``/``tag_construction_<plan>`` per
         other construction plan present (null for the parcel's own plan), plus ``geometry``.
     """
-    crs, boundary, feats = _setup(layers, [], buffer_m, grid_size)
+    ctx, present = _context(layers, grid_size)
+    crs = ctx.crs
+    feats = {k: _plan_features(ctx, k) for k in present}
     plans = [k for k in CONSTRUCTION_PLANS if k in feats]
-    constr = {
-        k: _clip(feats[k].take(feats[k].legend == "construction"), boundary, grid_size, False)
-        for k in plans
-    }
+    # the construction land find_conflicts cut to the boundary (shared through the context)
+    constr = {k: _clipped(ctx, k, "construction", buffer_m, False) for k in plans}
     covers = {
         "basic_farmland": np.concatenate(
             [f.geoms[f.legend == "basic_farmland"] for f in feats.values()]
@@ -1015,6 +1082,13 @@ def containment_tags(
         "ecological": np.concatenate([f.geoms[f.legend == "ecological"] for f in feats.values()]),
     }
     covers.update({f"construction_{k}": constr[k].geoms for k in plans})
+    # GEOS's coverage flags of a cover that several plans' parcels meet, computed once
+    # (parcels meeting only unflagged polygons of it take the sum of pieces: _share_inside)
+    clean = {
+        name: overlay.non_overlapping(cover)
+        for name, cover in covers.items()
+        if sum(f"construction_{k}" != name and len(constr[k]) > 0 for k in plans) > 1
+    }
     frames = []
     for k in plans:
         c = constr[k]
@@ -1032,7 +1106,7 @@ def containment_tags(
                 df[f"share_{name}"] = np.nan
                 df[f"tag_{name}"] = None
                 continue
-            share = _share_inside(c.geoms, cover, grid_size)
+            share = _share_inside(c.geoms, cover, grid_size, clean=clean.get(name))
             df[f"share_{name}"] = share
             df[f"tag_{name}"] = _tag(share)
         frames.append(gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(c.geoms, crs=crs), crs=crs))

@@ -1,11 +1,15 @@
 """A fast routing engine on the road graph: compressed sparse rows and scipy's Dijkstra.
 
-:class:`NetworkEngine` is derived once from a :class:`networkx.MultiDiGraph` (as built by
-:func:`fiveplans.analysis.network.build_network`): the graph's nodes get integer indices (kept
-in :attr:`NetworkEngine.nodes` / :meth:`NetworkEngine.index_of`), parallel edges collapse to
-their least ``travel_min`` in a CSR matrix, and :func:`scipy.sparse.csgraph.dijkstra` answers
-multi-source searches with a time ``limit`` — the same times as networkx's Dijkstra, about
-fifty times faster.
+:class:`NetworkEngine` holds the graph as arrays: integer node indices (keys in
+:attr:`NetworkEngine.nodes` / :meth:`NetworkEngine.index_of`), the directed edges (tail, head,
+``travel_min``, geometry, road line), a CSR matrix of the least ``travel_min`` per node pair
+(parallel edges collapse to their minimum) and the spatial index of the edges.
+:func:`scipy.sparse.csgraph.dijkstra` answers multi-source searches with a time ``limit`` —
+the same times as networkx's Dijkstra, about fifty times faster.
+:func:`~fiveplans.analysis.network.build_network` builds it from its own arrays
+(:meth:`NetworkEngine.from_arrays`, with the graph); ``NetworkEngine(graph)`` reads any
+networkx graph through its public API, and :func:`engine_for` finds or builds the one of a
+graph.
 
 Points (cluster cores, suppliers, centres) are not nodes. :meth:`NetworkEngine.snap` joins
 each at the nearest point of the nearest edge (CONTRACT §2): the straight access leg runs at
@@ -14,6 +18,8 @@ only go along an edge's direction (one-way roads respected): a point on a two-wa
 toward both ends, a point on a one-way road only toward its head. Arriving at a point, the
 mirror image holds. Searches from points add one virtual node per point, linked to the exit
 nodes by those partial costs, so every time runs from the point outward.
+:meth:`NetworkEngine.reachable` tells which junctions can be reached at all (or can reach given
+ones), for the network as drawn, where not every junction reaches every other.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 from shapely.ops import substring
 
 from fiveplans.errors import DataError
@@ -137,40 +143,26 @@ class NetworkEngine:
             raise DataError(
                 "network: the graph has no nodes; build it from a non-empty roads layer."
             )
-        self.crs = graph.graph.get("crs")
         speeds = graph.graph.get("speeds_kmh") or {}
-        self.default_kmh = float(
-            default_kmh if default_kmh is not None else speeds.get("default", 30.0)
-        )
-        self.nodes: list[Hashable] = list(graph.nodes)
-        self._index = {key: i for i, key in enumerate(self.nodes)}
-        n = len(self.nodes)
-        self.n = n
+        nodes: list[Hashable] = list(graph.nodes)
+        index = {key: i for i, key in enumerate(nodes)}
         with no_gc():
-            xy = [(d.get("x", math.nan), d.get("y", math.nan)) for d in graph._node.values()]
-        arr = np.array(xy, dtype=float).reshape(n, 2)
-        self.x, self.y = arr[:, 0], arr[:, 1]
-
+            xy = [(d.get("x", math.nan), d.get("y", math.nan)) for _, d in graph.nodes(data=True)]
+        arr = np.array(xy, dtype=float).reshape(len(nodes), 2)
         # compact typed buffers: no Python object per edge (memory stays below networkx's own)
         tl, hl, rl = array("q"), array("q"), array("q")
         wl = array("d")
         gl: list[Any] = []
+        info: dict[str, list[Any]] = {"source_id": [], "highway": []}
         try:
             with no_gc():
-                self._collect(graph, weight, tl, hl, wl, gl, rl)
+                _collect(graph, index, weight, tl, hl, wl, gl, rl, info)
         except TypeError as exc:
             raise DataError(
                 f"network: an edge's '{weight}' is not a number ({exc}); travel times must be "
                 "minutes. Fix: build the graph with fiveplans.analysis.build_network."
             ) from exc
-        tails = np.frombuffer(tl, dtype=np.int64).copy()
-        heads = np.frombuffer(hl, dtype=np.int64).copy()
         times = np.frombuffer(wl, dtype=float).copy()
-        roads = np.frombuffer(rl, dtype=np.int64).copy()
-        del tl, hl, wl, rl
-        geoms = np.empty(len(gl), dtype=object)
-        geoms[:] = gl
-        del gl
         bad = ~np.isfinite(times) | (times < 0)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
@@ -180,21 +172,128 @@ class NetworkEngine:
                 f"{times[first]!r}); travel times must be finite and ≥ 0 minutes. Fix: build the "
                 "graph with fiveplans.analysis.build_network or set the attribute on every edge."
             )
-        self.edge_tail, self.edge_head, self.edge_time = tails, heads, times
-        self.edge_road = roads
-        located = np.isfinite(self.x) & np.isfinite(self.y)
-        missing = np.array([g is None for g in geoms], dtype=bool)
-        missing &= located[tails] & located[heads]  # unlocated nodes: no geometry, no snapping
+        geoms = np.empty(len(gl), dtype=object)
+        geoms[:] = gl
+        del gl
+        self._setup(
+            nodes=nodes,
+            index=index,
+            x=arr[:, 0],
+            y=arr[:, 1],
+            tail=np.frombuffer(tl, dtype=np.int64).copy(),
+            head=np.frombuffer(hl, dtype=np.int64).copy(),
+            time=times,
+            geometry=geoms,
+            road=np.frombuffer(rl, dtype=np.int64).copy(),
+            twin=None,
+            info={k: np.array(v, dtype=object) for k, v in info.items()},
+            crs=graph.graph.get("crs"),
+            default_kmh=float(
+                default_kmh if default_kmh is not None else speeds.get("default", 30.0)
+            ),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        nodes: list[Hashable],
+        x: np.ndarray,
+        y: np.ndarray,
+        tail: np.ndarray,
+        head: np.ndarray,
+        time: np.ndarray,
+        geometry: np.ndarray,
+        road: np.ndarray,
+        twin: np.ndarray | None,
+        crs: Any,
+        default_kmh: float,
+        info: dict[str, np.ndarray] | None = None,
+    ) -> NetworkEngine:
+        """An engine straight from node and edge arrays (what ``build_network`` has at hand).
+
+        The edge index (:attr:`tree`) is built here too, so the first query is as fast as the
+        tenth.
+
+        Parameters
+        ----------
+        nodes
+            Node keys; node ``i`` of the arrays is ``nodes[i]``.
+        x, y
+            Node coordinates.
+        tail, head, time, geometry, road
+            Per directed edge: node indices, minutes, LineString from tail to head, and the
+            road line it drives (both directions of a two-way road share it; -1 unknown).
+        twin
+            The opposite direction of the same road per edge (-1 none); computed when ``None``.
+        info
+            Further per-edge columns kept in :attr:`edge_info` (e.g. ``source_id``).
+        crs, default_kmh
+            The CRS and the speed of access legs.
+        """
+        if len(nodes) == 0:
+            raise DataError("network: no nodes; build it from a non-empty roads layer.")
+        engine = cls.__new__(cls)
+        engine._setup(
+            nodes=list(nodes),
+            index=None,
+            x=np.asarray(x, dtype=float),
+            y=np.asarray(y, dtype=float),
+            tail=np.asarray(tail, dtype=np.int64),
+            head=np.asarray(head, dtype=np.int64),
+            time=np.asarray(time, dtype=float),
+            geometry=np.asarray(geometry, dtype=object),
+            road=np.asarray(road, dtype=np.int64),
+            twin=twin,
+            info=info,
+            crs=crs,
+            default_kmh=float(default_kmh),
+        )
+        _ = engine.tree
+        return engine
+
+    def _setup(
+        self,
+        *,
+        nodes: list[Hashable],
+        index: dict[Hashable, int] | None,
+        x: np.ndarray,
+        y: np.ndarray,
+        tail: np.ndarray,
+        head: np.ndarray,
+        time: np.ndarray,
+        geometry: np.ndarray,
+        road: np.ndarray,
+        twin: np.ndarray | None,
+        info: dict[str, np.ndarray] | None,
+        crs: Any,
+        default_kmh: float,
+    ) -> None:
+        self.crs = crs
+        self.edge_info: dict[str, np.ndarray] = dict(info or {})
+        self.default_kmh = default_kmh
+        self.nodes = nodes
+        self._index_map = index
+        n = len(nodes)
+        self.n = n
+        self.x, self.y = x, y
+        self.edge_tail, self.edge_head, self.edge_time = tail, head, time
+        self.edge_road = road
+        geoms = geometry
+        located = np.isfinite(x) & np.isfinite(y)
+        missing = shapely.is_missing(geoms)
+        missing &= located[tail] & located[head]  # unlocated nodes: no geometry, no snapping
         if missing.any():
-            pts = np.column_stack([self.x, self.y])
+            pts = np.column_stack([x, y])
+            geoms = geoms.copy()
             geoms[missing] = shapely.linestrings(
-                np.stack([pts[tails[missing]], pts[heads[missing]]], axis=1)
+                np.stack([pts[tail[missing]], pts[head[missing]]], axis=1)
             )
         self.edge_geom = geoms
 
         # CSR of the least time per node pair (parallel edges collapse to their minimum)
-        order = np.lexsort((times, heads, tails))
-        t_s, h_s, w_s = tails[order], heads[order], times[order]
+        order = np.lexsort((time, head, tail))
+        t_s, h_s, w_s = tail[order], head[order], time[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = (t_s[1:] != t_s[:-1]) | (h_s[1:] != h_s[:-1])
         t_s, h_s, w_s = t_s[first], h_s[first], w_s[first]
@@ -205,32 +304,14 @@ class NetworkEngine:
             (w_s.astype(float), h_s.astype(np.int32), indptr), shape=(n, n)
         )
         self._tree: shapely.STRtree | None = None
-        self._twin: np.ndarray | None = None
+        self._twin: np.ndarray | None = None if twin is None else np.asarray(twin, np.int64)
+        self._csr_t: sparse.csr_matrix | None = None
 
-    def _collect(
-        self,
-        graph: nx.MultiDiGraph,
-        weight: str,
-        tl: array[int],
-        hl: array[int],
-        wl: array[float],
-        gl: list[Any],
-        rl: array[int],
-    ) -> None:
-        index = self._index
-        nan = math.nan
-        for u, nbrs in graph._succ.items():
-            iu = index[u]
-            for v, keydict in nbrs.items():
-                iv = index[v]
-                for data in keydict.values():
-                    tl.append(iu)
-                    hl.append(iv)
-                    w = data.get(weight)
-                    wl.append(nan if w is None else w)
-                    gl.append(data.get("geometry"))
-                    road = data.get("road")
-                    rl.append(road if isinstance(road, int) else -1)
+    @property
+    def _index(self) -> dict[Hashable, int]:
+        if self._index_map is None:
+            self._index_map = {key: i for i, key in enumerate(self.nodes)}
+        return self._index_map
 
     # -- nodes -----------------------------------------------------------------------------
     def index_of(self, keys: Iterable[Hashable]) -> np.ndarray:
@@ -238,10 +319,7 @@ class NetworkEngine:
         try:
             return np.array([self._index[k] for k in keys], dtype=np.int64)
         except KeyError as exc:
-            raise DataError(
-                f"network: node {exc.args[0]!r} is not in the graph (perhaps dropped outside "
-                "the largest strongly connected component)."
-            ) from exc
+            raise DataError(f"network: node {exc.args[0]!r} is not in the graph.") from exc
 
     def shortest(
         self,
@@ -294,6 +372,31 @@ class NetworkEngine:
             return dist[:n_out], which[:n_out]
         dist = dijkstra(matrix, directed=True, indices=src, limit=lim)
         return np.atleast_2d(dist)[:, :n_out]
+
+    def reachable(self, sources: np.ndarray, *, backward: bool = False) -> np.ndarray:
+        """Nodes reachable from any of ``sources`` (node indices) at any time, as a mask.
+
+        With ``backward``, the nodes from which some source can be reached instead.
+        """
+        src = np.unique(np.asarray(sources, dtype=np.int64))
+        out = np.zeros(self.n, dtype=bool)
+        if len(src) == 0:
+            return out
+        if backward:
+            if self._csr_t is None:
+                self._csr_t = self.csr.T.tocsr()
+            base = self._csr_t
+        else:
+            base = self.csr
+        # one virtual source linked to every given node: a single breadth-first search
+        n = self.n
+        indptr = np.concatenate([base.indptr, [base.indptr[-1] + len(src)]]).astype(np.int32)
+        indices = np.concatenate([base.indices, src]).astype(np.int32)
+        data = np.ones(len(indices))
+        matrix = sparse.csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
+        order = breadth_first_order(matrix, n, directed=True, return_predecessors=False)
+        out[order[order < n]] = True
+        return out
 
     # -- points ----------------------------------------------------------------------------
     @property
@@ -448,6 +551,51 @@ class NetworkEngine:
                 np.minimum.at(out, (both["row"].to_numpy(), both["target"].to_numpy()), direct)
         return out
 
+    def nearest_source(
+        self, sources: Snap, targets: Snap, *, limit: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The quickest source of each target point within ``limit``: (minutes, source index).
+
+        One search from all sources at once (no sources × nodes matrix): ``inf`` and -1 where
+        no source reaches the target within ``limit``. The same times as the least over the
+        rows of :meth:`od_matrix`; where two sources tie exactly, either may be given.
+        """
+        m = len(targets)
+        best = np.full(m, math.inf)
+        which = np.full(m, -1, dtype=np.int64)
+        if m == 0 or len(sources) == 0:
+            return best, which
+        dist, src = self.from_points(sources, limit=limit, min_only=True)
+        e = targets.tie_edge
+        cost = dist[self.edge_tail[e]] + targets.tie_fraction * self.edge_time[e]
+        owner = src[self.edge_tail[e]]
+        point = targets.tie_point
+        # directly along a shared edge, from a source ahead of the target on it
+        s = pd.DataFrame(
+            {"source": sources.tie_point, "edge": sources.tie_edge, "fs": sources.tie_fraction}
+        )
+        t = pd.DataFrame({"target": point, "edge": e, "ft": targets.tie_fraction})
+        both = s.merge(t, on="edge")
+        both = both[both["ft"] >= both["fs"]]
+        if len(both):
+            direct = (
+                sources.access_min[both["source"].to_numpy()]
+                + (both["ft"] - both["fs"]).to_numpy() * self.edge_time[both["edge"].to_numpy()]
+            )
+            cost = np.concatenate([cost, direct])
+            owner = np.concatenate([owner, both["source"].to_numpy()])
+            point = np.concatenate([point, both["target"].to_numpy()])
+        cost = cost + targets.access_min[point]
+        ok = np.isfinite(cost) & (cost <= limit) & (owner >= 0)
+        cost, owner, point = cost[ok], owner[ok], point[ok]
+        order = np.lexsort((owner, cost, point))  # per target: least time, then first source
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = point[order][1:] != point[order][:-1]
+        pick = order[first]
+        best[point[pick]] = cost[pick]
+        which[point[pick]] = owner[pick]
+        return best, which
+
     def od_matrix(self, sources: Snap, targets: Snap, *, limit: float = math.inf) -> np.ndarray:
         """Travel times (minutes) from every source point to every target point.
 
@@ -551,6 +699,36 @@ class NetworkEngine:
         return _lines_only(out)
 
 
+def _collect(
+    graph: nx.MultiDiGraph,
+    index: dict[Hashable, int],
+    weight: str,
+    tl: array[int],
+    hl: array[int],
+    wl: array[float],
+    gl: list[Any],
+    rl: array[int],
+    info: dict[str, list[Any]],
+) -> None:
+    """Edge arrays of a networkx graph, through its public adjacency view."""
+    nan = math.nan
+    sid, cls = info["source_id"], info["highway"]
+    for u, nbrs in graph.adjacency():
+        iu = index[u]
+        for v, keydict in nbrs.items():
+            iv = index[v]
+            for data in keydict.values():
+                tl.append(iu)
+                hl.append(iv)
+                w = data.get(weight)
+                wl.append(nan if w is None else w)
+                gl.append(data.get("geometry"))
+                road = data.get("road")
+                rl.append(road if isinstance(road, int) else -1)
+                sid.append(data.get("source_id"))
+                cls.append(data.get("highway"))
+
+
 def _lines_only(geoms: list[Any]) -> list[Any]:
     """Drop empty, point-like and zero-length results of cutting lines."""
     if not geoms:
@@ -569,6 +747,10 @@ _CACHE: weakref.WeakKeyDictionary[nx.MultiDiGraph, tuple[tuple[int, int], Networ
 def engine_for(graph: nx.MultiDiGraph | NetworkEngine, *, refresh: bool = False) -> NetworkEngine:
     """The :class:`NetworkEngine` of a graph, built once and reused.
 
+    A graph from :func:`~fiveplans.analysis.network.build_network` carries its engine (built
+    from the same arrays); any other networkx graph gets one built from its edges on first use
+    and kept for it.
+
     Parameters
     ----------
     graph
@@ -579,6 +761,17 @@ def engine_for(graph: nx.MultiDiGraph | NetworkEngine, *, refresh: bool = False)
     """
     if isinstance(graph, NetworkEngine):
         return graph
+    if not isinstance(graph, nx.MultiDiGraph):
+        raise DataError(
+            f"network: expected a road graph from fiveplans.analysis.build_network, got "
+            f"{type(graph).__name__}."
+        )
+    if "engine" in vars(graph):  # a RoadGraph: its engine is dropped when the graph changes
+        own = graph.engine
+        if isinstance(own, NetworkEngine) and not refresh and own.n == len(graph):
+            return own
+        graph.engine = NetworkEngine(graph)
+        return graph.engine
     signature = (graph.number_of_nodes(), graph.number_of_edges())
     cached = _CACHE.get(graph)
     if cached is not None and cached[0] == signature and not refresh:

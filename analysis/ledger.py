@@ -1,10 +1,13 @@
-"""The conflict ledger (冲突台账): one row per conflict piece, for the districts to decide on.
+"""The conflict ledger (冲突台账): one row per conflict patch, for the districts to decide on.
 
 Planning bureaus hand the conflicts to the district (区县) and township governments as an Excel
-ledger: each piece with its id, type, area (m², 公顷, 亩), location and the two plans' parcels,
-plus decision columns they fill in — the adjustment kind (调整类型: 基本农田调整, 开发边界调整,
-生态红线调整 or 规划调整), the reason, the coordination method and the district's opinion.
-:func:`merge_decisions` carries those decisions over to the ledger of a later run.
+ledger. Its unit is the conflict patch (冲突图斑, :mod:`fiveplans.analysis.patches`): one distinct
+piece of land per conflict type, with its id, type, area (m², 公顷, 亩), location, every plan and
+source parcel involved and the conflict pairs inside it, plus decision columns they fill in — the
+adjustment kind (调整类型: 基本农田调整, 开发边界调整, 生态红线调整 or 规划调整), the reason, the
+coordination method and the district's opinion. Within one type the rows do not overlap, so their
+areas add up to ``summary.json``'s; across types they may. :func:`merge_decisions` carries the
+decisions over to the ledger of a later run, also from an earlier pair-based ledger.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook, load_workbook
+from openpyxl.comments import Comment
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from fiveplans.analysis.conflicts import TYPE_LABELS
+from fiveplans.analysis.patches import is_blank as _blank
 from fiveplans.config import LAYER_NAMES_ZH
 from fiveplans.errors import DataError
 
@@ -30,17 +35,24 @@ __all__ = [
     "ADJUSTMENTS",
     "DECISION_COLUMNS",
     "LEDGER_COLUMNS",
+    "PAIRS",
+    "PAIR_ID",
+    "PAIR_LEDGER_COLUMNS",
     "conflict_ledger",
     "merge_decisions",
+    "patch_pairs",
     "read_ledger",
     "style_ledger_sheet",
     "write_ledger",
 ]
 
-ID = "冲突编号 conflict_id"
+ID = "冲突图斑编号 patch_id"
+"""The id column of a ledger: the conflict patch (冲突图斑, :mod:`fiveplans.analysis.patches`)."""
+PAIRS = "冲突对编号 conflict_ids"
+"""The pairs (``conflicts`` rows of ``results.gpkg``) inside each patch."""
 ADJUSTMENT = "调整类型 adjustment"
 _FIELDS = {
-    "conflict_id": ID,
+    "patch_id": ID,
     "type": "类型 type",
     "area_m2": "面积(平方米) area m²",
     "area_ha": "面积(公顷) area ha",
@@ -49,12 +61,11 @@ _FIELDS = {
     "lon": "经度 longitude",
     "lat": "纬度 latitude",
     "district": "区县/乡镇 district",
-    "plan_a": "规划A plan A",
-    "plan_b": "规划B plan B",
-    "source_a": "图斑编号A source A",
-    "source_b": "图斑编号B source B",
-    "code_a": "代码A code A",
-    "code_b": "代码B code B",
+    "plans": "涉及规划 plans",
+    "sources": "涉及图斑 source parcels",
+    "codes": "用地代码 codes",
+    "n_pairs": "冲突对数 pairs",
+    "conflict_ids": PAIRS,
 }
 DECISION_COLUMNS = [
     ADJUSTMENT,
@@ -65,6 +76,27 @@ DECISION_COLUMNS = [
 """The columns the districts fill in."""
 LEDGER_COLUMNS = [*_FIELDS.values(), *DECISION_COLUMNS]
 """Every column of a ledger, in order."""
+PAIR_ID = "冲突编号 conflict_id"
+"""The id column of the pair-based ledgers written before the ledger's unit became the patch."""
+PAIR_LEDGER_COLUMNS = [
+    PAIR_ID,
+    "类型 type",
+    "面积(平方米) area m²",
+    "面积(公顷) area ha",
+    "面积(亩) area mu",
+    "椭球面积(平方米) ellipsoidal area m²",
+    "经度 longitude",
+    "纬度 latitude",
+    "区县/乡镇 district",
+    "规划A plan A",
+    "规划B plan B",
+    "图斑编号A source A",
+    "图斑编号B source B",
+    "代码A code A",
+    "代码B code B",
+    *DECISION_COLUMNS,
+]
+"""Every column of an earlier pair-based ledger (read back so its decisions carry over)."""
 ADJUSTMENTS = ("基本农田调整", "开发边界调整", "生态红线调整", "规划调整")
 """Allowed values of the adjustment column (empty: not decided yet)."""
 PLAN_LABELS = {key: f"{name} {key}" for key, name in LAYER_NAMES_ZH.items()}
@@ -73,39 +105,59 @@ _NUMERIC = ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat"
 
 
 def conflict_ledger(conflicts: pd.DataFrame) -> pd.DataFrame:
-    """The ledger of a conflicts table, with empty decision columns.
+    """The ledger (one row per conflict patch) with empty decision columns.
 
     Parameters
     ----------
     conflicts
-        The result of :func:`fiveplans.analysis.conflicts.find_conflicts`.
+        The patches of :func:`fiveplans.analysis.patches.conflict_patches`, or the pairs of
+        :func:`fiveplans.analysis.conflicts.find_conflicts` (merged into patches here).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`LEGEND_COLUMNS` (bilingual names, 中文 first); types and plans as
+        Columns :data:`LEDGER_COLUMNS` (bilingual names, 中文 first); types and plans as
         bilingual labels; areas rounded to 0.01 (m²) / 0.0001 (ha, 亩), coordinates to 1e-6°.
+        Within one type the rows do not overlap (their areas add up to ``summary.json``'s);
+        across types they may (``attrs["rows_overlap"]`` says so).
     """
+    if "patch_id" not in conflicts.columns and "conflict_id" in conflicts.columns:
+        from fiveplans.analysis.patches import conflict_patches
+
+        conflicts = conflict_patches(conflicts)
     missing = [c for c in _FIELDS if c not in conflicts.columns]
     if missing:
         raise DataError(
-            f"the conflicts table lacks column(s) {', '.join(missing)}. "
-            "Fix: pass the result of fiveplans.analysis.find_conflicts"
+            f"冲突图斑表缺少列 — the patches table lacks column(s) {', '.join(missing)}. "
+            "解决 Fix: pass the result of fiveplans.analysis.conflict_patches (or find_conflicts)"
         )
     out = pd.DataFrame(index=range(len(conflicts)))
     for key, label in _FIELDS.items():
         values = conflicts[key].reset_index(drop=True)
         if key == "type":
             values = values.map(lambda t: f"{TYPE_LABELS.get(t, t)} {t}")
-        elif key in ("plan_a", "plan_b"):
-            values = values.map(lambda p: PLAN_LABELS.get(p, p))
+        elif key == "plans":
+            values = values.map(
+                lambda ps: "、".join(PLAN_LABELS.get(p, p) for p in str(ps).split(",") if p)
+            )
         elif key in _NUMERIC:
             digits = 6 if key in ("lon", "lat") else (2 if key.endswith("m2") else 4)
             values = values.astype(float).round(digits)
         out[label] = values.to_numpy()
     for label in DECISION_COLUMNS:
         out[label] = pd.Series([None] * len(out), dtype=object)
+    from fiveplans.analysis.patches import OVERLAP_NOTE
+
+    out.attrs["rows_overlap"] = OVERLAP_NOTE
     return out
+
+
+def patch_pairs(ledger: pd.DataFrame) -> dict[str, list[str]]:
+    """Patch id → the pair (conflict) ids inside it, from a ledger's :data:`PAIRS` column."""
+    return {
+        str(pid): [c for c in str(ids).split(",") if c and not _blank(ids)]
+        for pid, ids in zip(ledger[ID], ledger[PAIRS], strict=True)
+    }
 
 
 def write_ledger(
@@ -171,18 +223,10 @@ def style_ledger_sheet(ws: Worksheet, n_rows: int) -> None:
     )
     ws.add_data_validation(check)
     check.add(f"{col}2:{col}{max(n_rows + 1, 2) + 1000}")
+    from fiveplans.analysis.patches import OVERLAP_NOTE
 
-
-def _blank(value: object) -> bool:
-    """None, NaN, pd.NA, NaT or blank text."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return value.strip() == ""
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    area = ws.cell(row=1, column=LEDGER_COLUMNS.index(_FIELDS["area_m2"]) + 1)
+    area.comment = Comment(OVERLAP_NOTE, "fiveplans", width=360, height=120)
 
 
 def _cell(value: object) -> object:
@@ -195,10 +239,11 @@ def _cell(value: object) -> object:
     return value
 
 
-def _check_columns(columns: pd.Index, where: str) -> None:
+def _check_columns(columns: pd.Index, where: str, expected: list[str] | None = None) -> None:
+    expected = LEDGER_COLUMNS if expected is None else expected
     have = [str(c) for c in columns]
-    unknown = [c for c in have if c not in LEDGER_COLUMNS]
-    missing = [c for c in LEDGER_COLUMNS if c not in have]
+    unknown = [c for c in have if c not in expected]
+    missing = [c for c in expected if c not in have]
     if unknown or missing:
         parts = []
         if unknown:
@@ -206,9 +251,16 @@ def _check_columns(columns: pd.Index, where: str) -> None:
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
         raise DataError(
-            f"ledger {where}: {'; '.join(parts)}. Expected exactly: {', '.join(LEDGER_COLUMNS)}. "
-            "Fix: keep the header row as written by fiveplans (rename or drop added columns)"
+            f"台账列不符 — ledger {where}: {'; '.join(parts)}. Expected exactly: "
+            f"{', '.join(expected)}. 解决 Fix: keep the header row as written by fiveplans "
+            "(rename or drop added columns)"
         )
+
+
+def _unit(columns: pd.Index) -> str:
+    """``"patch"`` for a ledger of this version, ``"pair"`` for an earlier pair-based one."""
+    have = {str(c) for c in columns}
+    return "pair" if PAIR_ID in have and ID not in have else "patch"
 
 
 def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
@@ -219,12 +271,16 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
     path
         The ``.xlsx``.
     sheet
-        Sheet name; default the first sheet.
+        Sheet name; default the 冲突台账 sheet when there is one (a run's ``tables.xlsx``),
+        else the first sheet.
 
     Returns
     -------
     pandas.DataFrame
-        The ledger, columns :data:`LEDGER_COLUMNS`.
+        The ledger, columns :data:`LEDGER_COLUMNS`; an earlier pair-based ledger (one row per
+        conflict pair, id column :data:`PAIR_ID`) is read with :data:`PAIR_LEDGER_COLUMNS` so
+        :func:`merge_decisions` can carry its decisions over. ``attrs["unit"]`` is ``"patch"``
+        or ``"pair"``.
 
     Raises
     ------
@@ -242,6 +298,8 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
             raise DataError(
                 f"ledger {where} has no sheet {sheet!r} (has: {', '.join(wb.sheetnames)})"
             )
+        if sheet is None and "冲突台账" in wb.sheetnames:  # a run's tables.xlsx
+            sheet = "冲突台账"
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
         rows = list(ws.iter_rows(values_only=True))
     finally:
@@ -253,21 +311,24 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
         header.pop()
     body = [list(r[: len(header)]) for r in rows[1:] if any(v is not None for v in r)]
     df = pd.DataFrame(body, columns=header)
-    _check_columns(df.columns, where)
-    df = df[LEDGER_COLUMNS]
-    ids = df[ID]
+    unit = _unit(df.columns)
+    expected, id_col = (PAIR_LEDGER_COLUMNS, PAIR_ID) if unit == "pair" else (LEDGER_COLUMNS, ID)
+    _check_columns(df.columns, where, expected)
+    df = df[expected]
+    ids = df[id_col]
     excel_rows = np.arange(len(df)) + 2
     empty = ids.map(_blank).astype(bool)
     if empty.any():
         raise DataError(
-            f"ledger {where}: empty {ID} in row(s) {', '.join(map(str, excel_rows[empty]))}. "
+            f"ledger {where}: empty {id_col} in row(s) "
+            f"{', '.join(map(str, excel_rows[empty]))}. "
             "Fix: restore the ids (do not edit the id column)"
         )
     dup = ids.duplicated(keep=False)
     if dup.any():
         raise DataError(
-            f"ledger {where}: repeated {ID} {', '.join(sorted(set(ids[dup].astype(str))))} in "
-            f"row(s) {', '.join(map(str, excel_rows[dup]))}. Fix: keep each conflict once"
+            f"ledger {where}: repeated {id_col} {', '.join(sorted(set(ids[dup].astype(str))))} "
+            f"in row(s) {', '.join(map(str, excel_rows[dup]))}. Fix: keep each conflict once"
         )
     adj = df[ADJUSTMENT].map(lambda v: None if _blank(v) else str(v).strip()).astype(object)
     bad = adj.notna() & ~adj.isin(ADJUSTMENTS)
@@ -281,49 +342,98 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
             f"Fix: use one of {', '.join(ADJUSTMENTS)} or leave it empty"
         )
     df[ADJUSTMENT] = adj
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs["unit"] = unit
+    return df
+
+
+def _decision(row: pd.Series) -> tuple[object, ...] | None:
+    """The decision columns of one row (blanks as None); ``None`` when nothing is filled in."""
+    values = tuple(None if _blank(row[c]) else row[c] for c in DECISION_COLUMNS)
+    return None if all(v is None for v in values) else values
 
 
 def merge_decisions(
     new_ledger: pd.DataFrame, old_ledger: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, object]]:
-    """Carry the decisions of an earlier ledger over to a new one, by conflict id.
+    """Carry the decisions of an earlier ledger over to a new one.
+
+    A patch keeps the decisions of the earlier ledger's row with the same patch id. Otherwise
+    (the patch is new, or the earlier ledger was pair-based) it takes the decisions filled in
+    for the pairs inside it — from a pair-based ledger's rows, or from the earlier patches that
+    held those pairs — when all of them agree; when they disagree, nothing is carried over and
+    the patch is reported as ambiguous.
 
     Parameters
     ----------
     new_ledger
-        The ledger of the current run (its decision columns are overwritten where the old
-        ledger has the same id).
+        The ledger of the current run (:func:`conflict_ledger`).
     old_ledger
-        A filled-in ledger (e.g. from :func:`read_ledger`).
+        A filled-in ledger (:func:`read_ledger`): patch-based, or pair-based (earlier versions).
 
     Returns
     -------
     tuple
         ``(merged, report)``: the new ledger with decisions copied (a new frame), and
-        ``{"kept": n ids with decisions carried over, "new": [ids only in the new ledger],
-        "gone": [ids only in the old ledger], "gone_with_decisions": [those of them that
-        carried a decision]}``.
+        ``{"kept": n patches with decisions carried over, "new": [patch ids with no earlier
+        row], "gone": [earlier ids that match no patch], "gone_with_decisions": [those of
+        them that carried a decision], "ambiguous": [patch ids whose pairs carry different
+        decisions (not carried over)], "ambiguous_detail": {patch id: [pair or earlier
+        patch ids with a decision]}}``.
     """
     _check_columns(new_ledger.columns, "new ledger")
-    _check_columns(old_ledger.columns, "old ledger")
+    unit = _unit(old_ledger.columns)
+    old_id = PAIR_ID if unit == "pair" else ID
+    _check_columns(
+        old_ledger.columns, "old ledger", PAIR_LEDGER_COLUMNS if unit == "pair" else None
+    )
     merged = new_ledger.copy()
-    old = old_ledger.drop_duplicates(ID, keep="last").set_index(ID)
-    new_ids = merged[ID].astype(str)
-    old_ids = old.index.astype(str)
-    match = new_ids.isin(old_ids).to_numpy()
     for col in DECISION_COLUMNS:
         merged[col] = merged[col].astype(object)
-        values = old[col].reindex(merged.loc[match, ID]).to_numpy()
-        merged.loc[match, col] = values
-    decided = old[DECISION_COLUMNS].map(lambda v: not _blank(v)).any(axis=1)
-    decided.index = decided.index.astype(str)
-    gone = sorted(set(old_ids) - set(new_ids))
-    carried = new_ids[match].map(lambda i: bool(decided.get(i, False)))
+    old = old_ledger.drop_duplicates(old_id, keep="last").reset_index(drop=True)
+    old_ids = old[old_id].astype(str).tolist()
+    decisions = {i: _decision(row) for i, (_, row) in zip(old_ids, old.iterrows(), strict=True)}
+    # pair id -> [(earlier row id, its decision)]
+    by_pair: dict[str, list[str]] = {}
+    if unit == "pair":
+        for i in old_ids:
+            by_pair.setdefault(i, []).append(i)
+    else:
+        for i, pairs in patch_pairs(old).items():
+            for c in pairs:
+                by_pair.setdefault(c, []).append(i)
+    new_ids = merged[ID].astype(str).tolist()
+    new_pairs = patch_pairs(merged)
+    used: set[str] = set()
+    kept, fresh, ambiguous = 0, [], []
+    detail: dict[str, list[str]] = {}
+    for row, pid in enumerate(new_ids):
+        if unit == "patch" and pid in decisions:
+            sources = [pid]
+        else:
+            sources = sorted({o for c in new_pairs.get(pid, []) for o in by_pair.get(c, [])})
+        used.update(sources)
+        if not sources:
+            fresh.append(pid)
+            continue
+        decided = {o: decisions[o] for o in sources if decisions[o] is not None}
+        distinct = set(decided.values())
+        if len(distinct) == 1:
+            values = next(iter(distinct))
+            for col, v in zip(DECISION_COLUMNS, values, strict=True):
+                merged.at[row, col] = v
+            kept += 1
+        elif len(distinct) > 1:
+            ambiguous.append(pid)
+            detail[pid] = sorted(decided)
+    gone = sorted(set(old_ids) - used)
     report: dict[str, object] = {
-        "kept": int(carried.sum()),
-        "new": sorted(set(new_ids) - set(old_ids)),
+        "kept": kept,
+        "new": sorted(fresh),
         "gone": gone,
-        "gone_with_decisions": sorted(i for i in gone if bool(decided.get(i, False))),
+        "gone_with_decisions": [i for i in gone if decisions[i] is not None],
+        "ambiguous": sorted(ambiguous),
+        "ambiguous_detail": detail,
+        "unit": unit,
     }
     return merged, report

@@ -15,6 +15,18 @@ from the cluster core outward (ArcGIS "away from facilities").
   travel time to the nearest city/county centre;
 - :func:`site_hubs` — maximal covering location of logistics hubs (greedy and exact MILP).
 
+Every cluster function works on one :class:`ClusterNetwork` (the cluster-network context): the
+engine, the cluster ids, radii and industries, the snapped cores and the travel times from the
+cores, built once and shared. The public functions accept ``(graph, clusters, …)`` as in
+CONTRACT §6 and build the context for the user; pass a context (built by
+:func:`cluster_network`) in place of ``graph`` or of ``clusters`` to share it across calls.
+
+The network is the network as drawn (CONTRACT §2): a supplier that no core can reach on it is
+left unassigned with ``reason`` ``unreachable``; one that is reached, but beyond every radius,
+with ``beyond_radius``. :func:`network_pieces` lists the roads that no core reaches or from
+which no core can be reached again. No layer is reprojected here: every layer must be in the
+road network's CRS (:func:`fiveplans.analysis.context.check_crs`).
+
 Polygons are buffers of the reached road pieces (fully reached edges, and partly reached edges
 cut at the reachable fraction), never convex hulls; ``buffer_m`` (default 100 m, as ArcGIS's
 trim distance) is how far off the road a place still counts as served.
@@ -34,21 +46,27 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse.csgraph import connected_components
 
 from fiveplans.analysis import overlay
+from fiveplans.analysis.context import check_crs
 from fiveplans.analysis.engine import NetworkEngine, Snap, engine_for
 from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning
 
 __all__ = [
+    "REASONS",
     "SERVICE_LABELS",
+    "ClusterNetwork",
     "HubSiting",
     "assign_suppliers",
     "catchments",
     "cluster_links",
+    "cluster_network",
     "coverage",
+    "network_pieces",
     "service_areas",
     "service_class",
     "site_hubs",
@@ -63,6 +81,15 @@ SERVICE_LABELS: dict[str, str] = {
     "large": "独立配套 own supporting area",
     "far": "依托邻近城镇 relies on the nearby town",
 }
+
+#: Why a supplier is left unassigned (``reason`` of :func:`assign_suppliers`).
+REASONS: dict[str, str] = {
+    "unreachable": "路网上无集聚区核心可达 no cluster core reaches it on the network as drawn",
+    "beyond_radius": "超出物流半径 reached, but beyond every cluster's radius",
+}
+
+#: Default longest access leg (m) before points are named in a warning.
+MAX_ACCESS_M = 500.0
 
 _GRID_M = 1e-3  # precision grid (m) of the overlays splitting service areas
 
@@ -80,21 +107,11 @@ def _ids(frame: gpd.GeoDataFrame, id_field: str | None) -> np.ndarray:
 
 
 def _core_points(frame: gpd.GeoDataFrame, engine: NetworkEngine, what: str) -> np.ndarray:
-    """Points of a layer in the graph's CRS; other geometries at their representative point."""
+    """Points of a layer (in the graph's CRS); other geometries at their representative point."""
     if not isinstance(frame, gpd.GeoDataFrame):
         raise DataError(f"{what}: expected a GeoDataFrame, got {type(frame).__name__}.")
-    if frame.crs is None:
-        raise CRSError(
-            f"{what}: the layer has no CRS. Fix: load it through fiveplans.layers.loaders or "
-            "set_crs(...) before routing."
-        )
-    geoms = frame.geometry
-    if engine.crs is not None and not pyproj.CRS.from_user_input(frame.crs).equals(
-        pyproj.CRS.from_user_input(engine.crs)
-    ):
-        logger.info("%s: reprojected to the road network's CRS", what)
-        geoms = geoms.to_crs(engine.crs)
-    arr = geoms.to_numpy()
+    check_crs({what: frame}, crs=engine.crs, what="路网分析 routing on the road network")
+    arr = frame.geometry.to_numpy()
     point = shapely.get_type_id(arr) == 0
     out = arr.copy()
     other = ~point & ~shapely.is_missing(arr)
@@ -115,11 +132,11 @@ def _snap(
         shown = ", ".join(f"{ids[i]} ({snap.distance_m[i]:,.0f} m)" for i in far[:10])
         more = f", … {len(far)} in all" if len(far) > 10 else ""
         warnings.warn(
-            f"{what}: {len(far)} points lie more than {max_snap_m:g} m from the nearest road: "
-            f"{shown}{more}; their straight access legs are counted at the default speed. Fix: "
-            "check their coordinates and CRS, or add the missing roads.",
+            f"{what}: 接入路网距离过长 — {len(far)} points lie more than {max_snap_m:g} m from "
+            f"the nearest road: {shown}{more}; their straight access legs are counted at the "
+            "default speed. 解决 Fix: check their coordinates and CRS, or add the missing roads.",
             FiveplansWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return snap
 
@@ -175,12 +192,142 @@ def _check_nonempty(frame: gpd.GeoDataFrame, what: str) -> None:
         raise DataError(f"{what}: the layer is empty. Fix: check its `path:` in the pilot YAML.")
 
 
+@dataclass(eq=False)
+class ClusterNetwork:
+    """The cluster-network context: everything the cluster functions share, built once.
+
+    Built by :func:`cluster_network`. The travel times from the cores are computed on first
+    need, to the farthest limit asked so far, and reused for every nearer one (times within a
+    limit do not depend on it).
+
+    Attributes
+    ----------
+    engine
+        The routing engine of the road graph.
+    clusters
+        The cluster layer it was built from (not changed).
+    ids, industry, radii
+        Per cluster: id (text), industry (or ``None``) and radius (minutes).
+    snap
+        The cores joined to the network.
+    max_snap_m
+        Access legs longer than this (m) were named in a warning.
+    """
+
+    engine: NetworkEngine
+    clusters: gpd.GeoDataFrame
+    ids: np.ndarray
+    industry: np.ndarray
+    radii: np.ndarray
+    snap: Snap
+    max_snap_m: float
+    _dist: np.ndarray | None = field(default=None, repr=False)
+    _limit: float = field(default=-1.0, repr=False)
+    _reached: np.ndarray | None = field(default=None, repr=False)
+    _returning: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def times(self, limit: float) -> np.ndarray:
+        """``(clusters × nodes)`` travel times from the cores, ``inf`` beyond ``limit`` minutes."""
+        limit = float(limit)
+        if self._dist is None or limit > self._limit:
+            self._dist = np.asarray(self.engine.from_points(self.snap, limit=limit))
+            self._limit = limit
+            return self._dist
+        if limit == self._limit:
+            return self._dist
+        return np.where(self._dist <= limit, self._dist, np.inf)
+
+    def has_times(self, limit: float) -> bool:
+        """Whether the times from the cores to ``limit`` minutes are already computed."""
+        return self._dist is not None and float(limit) <= self._limit
+
+    def reached(self) -> np.ndarray:
+        """Node mask: junctions some core reaches at all (any time)."""
+        if self._reached is None:
+            exits = self.engine.edge_head[self.snap.tie_edge]
+            self._reached = self.engine.reachable(exits)
+        return self._reached
+
+    def returning(self) -> np.ndarray:
+        """Node mask: junctions from which some core can be reached."""
+        if self._returning is None:
+            entries = self.engine.edge_tail[self.snap.tie_edge]
+            self._returning = self.engine.reachable(entries, backward=True)
+        return self._returning
+
+
+def cluster_network(
+    graph: Graphish,
+    clusters: gpd.GeoDataFrame,
+    *,
+    radius_min: float | Mapping[str, float] = 60,
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    max_snap_m: float = MAX_ACCESS_M,
+) -> ClusterNetwork:
+    """Build the cluster-network context once: engine, ids, radii, snapped cores.
+
+    Parameters
+    ----------
+    graph
+        The road graph (or its engine).
+    clusters
+        Cluster cores: points or polygons (joined at their representative point), in the
+        graph's CRS.
+    radius_min
+        The logistics radius in minutes, or a table by industry (with an optional
+        ``default``).
+    id_field, industry_field
+        Id and industry columns of ``clusters``.
+    max_snap_m
+        Cores whose access leg is longer than this (m) are named in a warning.
+    """
+    _check_nonempty(clusters, "clusters")
+    engine = engine_for(graph)
+    ids = _ids(clusters, id_field)
+    radii = _radii(clusters, ids, radius_min, industry_field)
+    industry = (
+        clusters[industry_field].to_numpy(dtype=object)
+        if industry_field in clusters.columns
+        else np.full(len(ids), None, dtype=object)
+    )
+    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
+    return ClusterNetwork(engine, clusters, ids, industry, radii, snap, float(max_snap_m))
+
+
+def _context(
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None,
+    **options: Any,
+) -> ClusterNetwork:
+    """The context given (as ``graph`` or ``clusters``), else one built from the options."""
+    for given in (graph, clusters):
+        if isinstance(given, ClusterNetwork):
+            other = clusters if given is graph else None
+            if other is not None and other is not given.clusters:
+                raise ConfigError(
+                    "logistics: a ClusterNetwork was given together with another clusters "
+                    "layer. Fix: pass the context alone (it holds its clusters), or build a new "
+                    "one with cluster_network(graph, clusters, ...)."
+                )
+            return given
+    if clusters is None:
+        raise ConfigError(
+            "logistics: no clusters given. Fix: pass the cluster cores layer, or a context "
+            "from cluster_network(graph, clusters, ...)."
+        )
+    return cluster_network(graph, clusters, **options)
+
+
 def snap_points(
     graph: Graphish,
     points: gpd.GeoDataFrame,
     *,
     id_field: str = "source_id",
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> gpd.GeoDataFrame:
     """Where points join the network, and how far they are from it.
 
@@ -330,8 +477,8 @@ def _breaks_of(radii: np.ndarray, breaks: Sequence[float] | None) -> list[tuple[
 
 
 def service_areas(
-    graph: Graphish,
-    clusters: gpd.GeoDataFrame,
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None = None,
     *,
     radius_min: float | Mapping[str, float] = 60,
     breaks: Sequence[float] | None = None,
@@ -339,16 +486,18 @@ def service_areas(
     id_field: str = "source_id",
     industry_field: str = "industry",
     buffer_m: float = 100.0,
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> gpd.GeoDataFrame:
     """Service areas (服务范围) of cluster cores: what each reaches by road within a time.
 
     Parameters
     ----------
     graph
-        The road graph (or its engine).
+        The road graph (or its engine), or a :class:`ClusterNetwork` (then ``clusters`` is
+        ``None`` and the cluster options are the context's).
     clusters
-        Cluster cores: points or polygons (joined at their representative point).
+        Cluster cores: points or polygons (joined at their representative point), or a
+        :class:`ClusterNetwork`.
     radius_min
         The logistics radius in minutes, or a table by industry (with an optional
         ``default``). Used as each cluster's single break when ``breaks`` is not given.
@@ -364,7 +513,7 @@ def service_areas(
     buffer_m
         Half-width of the band along the reached roads that counts as served (m).
     max_snap_m
-        Cores farther than this from every road are named in a warning.
+        Cores whose access leg is longer than this (m, default 500) are named in a warning.
 
     Returns
     -------
@@ -373,35 +522,51 @@ def service_areas(
     """
     if mode not in ("overlap", "split", "dissolve"):
         raise ConfigError(f"service_areas: mode {mode!r}; use 'overlap', 'split' or 'dissolve'.")
-    _check_nonempty(clusters, "clusters")
-    engine = engine_for(graph)
-    ids = _ids(clusters, id_field)
-    radii = _radii(clusters, ids, radius_min, industry_field)
-    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
-    plan = _breaks_of(radii, breaks)
-    top = max(b for b, _ in plan)
-    dist = engine.from_points(snap, limit=top)
+    ctx = _context(
+        graph,
+        clusters,
+        radius_min=radius_min,
+        id_field=id_field,
+        industry_field=industry_field,
+        max_snap_m=max_snap_m,
+    )
+    plan = _breaks_of(ctx.radii, breaks)
+    dist = ctx.times(max(b for b, _ in plan))
     rows: list[dict[str, Any]] = []
     for b, members in plan:
         if mode == "overlap":
-            for i in members:
-                pieces = _reach_pieces(engine, dist[i], b) + engine.source_pieces(snap, int(i), b)
-                rows.append(
-                    {"cluster": ids[i], "break_min": b, "geometry": _polygon(pieces, buffer_m)}
-                )
+            rows.extend(_overlap_rows(ctx, dist, b, members, buffer_m))
         elif mode == "dissolve":
-            best = dist[members].min(axis=0)
-            pieces = _reach_pieces(engine, best, b)
-            for i in members:
-                pieces.extend(engine.source_pieces(snap, int(i), b))
-            rows.append({"cluster": None, "break_min": b, "geometry": _polygon(pieces, buffer_m)})
+            rows.append(_dissolve_row(ctx, dist, b, members, buffer_m))
         else:
             limits = np.full(len(members), b)
-            owned = _owned_pieces(engine, dist[members], limits, snap, members)
+            owned = _owned_pieces(ctx.engine, dist[members], limits, ctx.snap, members)
             parts = _partition(owned, buffer_m)
             for j, i in enumerate(members):
-                rows.append({"cluster": ids[i], "break_min": b, "geometry": parts[j]})
-    return _frame(rows, engine, ["cluster", "break_min"])
+                rows.append({"cluster": ctx.ids[i], "break_min": b, "geometry": parts[j]})
+    return _frame(rows, ctx.engine, ["cluster", "break_min"])
+
+
+def _overlap_rows(
+    ctx: ClusterNetwork, dist: np.ndarray, b: float, members: np.ndarray, buffer_m: float
+) -> list[dict[str, Any]]:
+    """One polygon per cluster: its own reach within ``b`` minutes."""
+    rows = []
+    for i in members:
+        pieces = _reach_pieces(ctx.engine, dist[i], b)
+        pieces += ctx.engine.source_pieces(ctx.snap, int(i), b)
+        rows.append({"cluster": ctx.ids[i], "break_min": b, "geometry": _polygon(pieces, buffer_m)})
+    return rows
+
+
+def _dissolve_row(
+    ctx: ClusterNetwork, dist: np.ndarray, b: float, members: np.ndarray, buffer_m: float
+) -> dict[str, Any]:
+    """One polygon for all clusters: the union of their reach within ``b`` minutes."""
+    pieces = _reach_pieces(ctx.engine, dist[members].min(axis=0), b)
+    for i in members:
+        pieces.extend(ctx.engine.source_pieces(ctx.snap, int(i), b))
+    return {"cluster": None, "break_min": b, "geometry": _polygon(pieces, buffer_m)}
 
 
 def _frame(
@@ -416,157 +581,232 @@ def _frame(
 
 
 # -- suppliers ---------------------------------------------------------------------------------
-def _cluster_times(
-    engine: NetworkEngine,
-    c_snap: Snap,
-    radii: np.ndarray,
-    targets: Snap,
-) -> np.ndarray:
-    """(clusters × targets) times, ``inf`` beyond each cluster's radius."""
-    dist = engine.from_points(c_snap, limit=float(radii.max()))
-    times = engine.to_points(dist, targets, sources=c_snap)
-    times[times > radii[:, None]] = np.inf
-    return times
+def _quickest_cluster(ctx: ClusterNetwork, targets: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Per target: the least time from a cluster within that cluster's radius, and which.
+
+    ``inf`` and -1 where none. With the context's times from the cores at hand, or radii that
+    differ, from the clusters × targets times (ties to the first cluster); with one radius
+    and no times yet, from one search of the least time from any core (no clusters × nodes
+    matrix; an exact tie may go to either cluster).
+    """
+    radius = float(ctx.radii.max())
+    if ctx.has_times(radius) or not (ctx.radii == radius).all():
+        dist = ctx.times(radius)
+        times = ctx.engine.to_points(dist, targets, sources=ctx.snap)
+        times[times > ctx.radii[:, None]] = np.inf
+        best = times.min(axis=0)
+        which = np.where(np.isfinite(best), times.argmin(axis=0), -1)
+        return best, which
+    return ctx.engine.nearest_source(ctx.snap, targets, limit=radius)
+
+
+def _reasons(ctx: ClusterNetwork, targets: Snap, reached: np.ndarray) -> np.ndarray:
+    """Why each target is not assigned: ``unreachable`` or ``beyond_radius`` (``None`` if it is).
+
+    A target is reachable when the tail of an edge it joins is reached from a core at all, or
+    it lies on a core's own edge ahead of the core.
+    """
+    out = np.full(len(targets), None, dtype=object)
+    missing = ~reached
+    if not missing.any():
+        return out
+    engine = ctx.engine
+    tail_ok = ctx.reached()[engine.edge_tail[targets.tie_edge]]
+    ok = np.zeros(len(targets), dtype=bool)
+    np.logical_or.at(ok, targets.tie_point, tail_ok)
+    core = pd.DataFrame({"edge": ctx.snap.tie_edge, "fs": ctx.snap.tie_fraction})
+    mine = pd.DataFrame(
+        {"point": targets.tie_point, "edge": targets.tie_edge, "ft": targets.tie_fraction}
+    )
+    same = mine.merge(core, on="edge")
+    ok[same.loc[same["ft"] >= same["fs"], "point"].to_numpy(dtype=np.int64)] = True
+    out[missing] = np.where(ok[missing], "beyond_radius", "unreachable")
+    return out
 
 
 def assign_suppliers(
-    graph: Graphish,
-    clusters: gpd.GeoDataFrame,
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None,
     suppliers: gpd.GeoDataFrame,
     *,
     radius_min: float | Mapping[str, float] = 60,
     supplier_id: str = "source_id",
     id_field: str = "source_id",
     industry_field: str = "industry",
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> gpd.GeoDataFrame:
     """Assign each supplier (配套企业) to the quickest cluster core within that core's radius.
 
     Parameters
     ----------
     graph
-        The road graph (or its engine).
+        The road graph (or its engine), or a :class:`ClusterNetwork` (then ``clusters`` is
+        ``None`` and the cluster options are the context's).
     clusters
-        Cluster cores (points or polygons).
+        Cluster cores (points or polygons), or a :class:`ClusterNetwork`.
     suppliers
-        Supplier points.
+        Supplier points, in the graph's CRS.
     radius_min
         Minutes, or a table by the clusters' industry (with an optional ``default``).
     supplier_id, id_field, industry_field
         Id column of suppliers; id and industry columns of clusters.
     max_snap_m
-        Points farther than this from every road are named in a warning.
+        Points whose access leg is longer than this (m, default 500) are named in a warning.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Aligned to ``suppliers`` (same index): ``id``, ``cluster`` (null when no core reaches
-        it within its radius), ``travel_min`` (core to supplier; null likewise), ``snap_m``
-        (the supplier's access leg) and the supplier's geometry. Ties go to the first cluster.
+        it within its radius), ``travel_min`` (core to supplier; null likewise), ``reason``
+        (why it is null: ``unreachable`` — no core reaches it on the network as drawn — or
+        ``beyond_radius``; see :data:`REASONS`), ``snap_m`` (the supplier's access leg) and
+        the supplier's geometry. Ties go to the first cluster (with one radius for all and a
+        fresh context, one search serves every cluster and an exact tie may go to either).
     """
-    _check_nonempty(clusters, "clusters")
-    engine = engine_for(graph)
-    c_ids = _ids(clusters, id_field)
+    ctx = _context(
+        graph,
+        clusters,
+        radius_min=radius_min,
+        id_field=id_field,
+        industry_field=industry_field,
+        max_snap_m=max_snap_m,
+    )
     s_ids = _ids(suppliers, supplier_id)
-    radii = _radii(clusters, c_ids, radius_min, industry_field)
-    c_snap = _snap(engine, clusters, c_ids, "clusters", max_snap_m)
-    s_snap = _snap(engine, suppliers, s_ids, "suppliers", max_snap_m) if len(suppliers) else None
-    if s_snap is None:
-        times = np.zeros((len(clusters), 0))
-        snap_m = np.zeros(0)
+    if len(suppliers) == 0:
+        best, which = np.zeros(0), np.zeros(0, dtype=np.int64)
+        snap_m, reason = np.zeros(0), np.zeros(0, dtype=object)
     else:
-        times = _cluster_times(engine, c_snap, radii, s_snap)
+        s_snap = _snap(ctx.engine, suppliers, s_ids, "suppliers", ctx.max_snap_m)
+        best, which = _quickest_cluster(ctx, s_snap)
         snap_m = s_snap.distance_m
-    if len(suppliers):
-        best = times.min(axis=0)
-        which = times.argmin(axis=0)
-    else:
-        best = np.zeros(0)
-        which = np.zeros(0, dtype=np.int64)
+        reason = _reasons(ctx, s_snap, np.isfinite(best))
     reached = np.isfinite(best)
-    cluster = np.where(reached, c_ids[which] if len(which) else which, None)
+    index = suppliers.index
     out = gpd.GeoDataFrame(
         {
             "id": s_ids,
-            "cluster": pd.Series(cluster, index=suppliers.index, dtype=object),
-            "travel_min": pd.Series(np.where(reached, best, np.nan), index=suppliers.index),
+            "cluster": pd.Series(
+                np.where(reached, ctx.ids[which], None), index=index, dtype=object
+            ),
+            "travel_min": pd.Series(np.where(reached, best, np.nan), index=index),
+            "reason": pd.Series(reason, index=index, dtype=object),
             "snap_m": snap_m,
         },
         geometry=suppliers.geometry.to_numpy(),
         crs=suppliers.crs,
-        index=suppliers.index,
+        index=index,
     )
-    logger.info(
-        "suppliers: %d of %d assigned to %d clusters",
-        int(reached.sum()),
-        len(suppliers),
-        len(clusters),
-    )
-    if len(suppliers) and not reached.any() and s_snap is not None:
-        # a radius nobody reaches: say how far the nearest supplier really is
-        free = engine.to_points(engine.from_points(c_snap, limit=np.inf), s_snap, sources=c_snap)
-        nearest = float(np.min(free)) if np.isfinite(free).any() else float("inf")
-        warnings.warn(
-            f"suppliers: none of the {len(suppliers)} suppliers lies within any cluster's "
-            f"radius ({', '.join(f'{r:g}' for r in sorted(set(radii.tolist())))} min); the "
-            f"nearest is {nearest:.1f} min away. Fix: raise `logistics.radius_min` (or the "
-            "industry's entry) in the pilot.",
-            FiveplansWarning,
-            stacklevel=2,
-        )
+    logger.info("suppliers: %d of %d assigned to %d clusters", reached.sum(), len(out), len(ctx))
+    if len(suppliers) and not reached.any():
+        _warn_nobody_reached(ctx, s_snap, len(suppliers))
     return out
 
 
+def _warn_nobody_reached(ctx: ClusterNetwork, s_snap: Snap, n: int) -> None:
+    """A radius nobody reaches: say how far the nearest supplier really is."""
+    free = ctx.engine.to_points(ctx.times(math.inf), s_snap, sources=ctx.snap)
+    nearest = float(np.min(free)) if np.isfinite(free).any() else math.inf
+    far = (
+        f"the nearest is {nearest:.1f} min away"
+        if math.isfinite(nearest)
+        else ("no cluster core reaches any of them on the network")
+    )
+    radii = ", ".join(f"{r:g}" for r in sorted(set(ctx.radii.tolist())))
+    warnings.warn(
+        f"suppliers: 物流半径内没有配套企业 — none of the {n} suppliers lies within any "
+        f"cluster's radius ({radii} min); {far}. 解决 Fix: raise `logistics.radius_min` (or the "
+        "industry's entry) in the pilot.",
+        FiveplansWarning,
+        stacklevel=3,
+    )
+
+
 def catchments(
-    graph: Graphish,
-    clusters: gpd.GeoDataFrame,
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None = None,
     *,
     radius_min: float | Mapping[str, float] = 60,
     id_field: str = "source_id",
     industry_field: str = "industry",
     buffer_m: float = 100.0,
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> gpd.GeoDataFrame:
     """Competitive catchments (腹地): every reached road to the core reaching it first.
 
     Each place on the network belongs to the core that reaches it first among the cores
     reaching it within their own radius; the reached road pieces are buffered by ``buffer_m``
     and dissolved per core, overlaps split to the nearest road (see ``service_areas`` mode
-    ``split``, which this equals when all radii are the same).
+    ``split``, which this equals when all radii are the same). ``graph``/``clusters`` and the
+    options are as in :func:`service_areas`.
 
     Returns
     -------
     geopandas.GeoDataFrame
         ``cluster``, ``radius_min``, ``area_m2`` and geometry, one row per core.
     """
-    _check_nonempty(clusters, "clusters")
-    engine = engine_for(graph)
-    ids = _ids(clusters, id_field)
-    radii = _radii(clusters, ids, radius_min, industry_field)
-    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
-    dist = engine.from_points(snap, limit=float(radii.max()))
-    members = np.arange(len(ids))
-    parts = _partition(_owned_pieces(engine, dist, radii, snap, members), buffer_m)
+    ctx = _context(
+        graph,
+        clusters,
+        radius_min=radius_min,
+        id_field=id_field,
+        industry_field=industry_field,
+        max_snap_m=max_snap_m,
+    )
+    dist = ctx.times(float(ctx.radii.max()))
+    members = np.arange(len(ctx))
+    owned = _owned_pieces(ctx.engine, dist, ctx.radii, ctx.snap, members)
+    parts = _partition(owned, buffer_m)
     rows = [
-        {"cluster": ids[i], "radius_min": float(radii[i]), "geometry": parts[i]} for i in members
+        {"cluster": ctx.ids[i], "radius_min": float(ctx.radii[i]), "geometry": parts[i]}
+        for i in members
     ]
-    return _frame(rows, engine, ["cluster", "radius_min"])
+    return _frame(rows, ctx.engine, ["cluster", "radius_min"])
+
+
+def _linked(ctx: ClusterNetwork, dist: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of cores whose reach within their radii meets (a junction or a two-way road)."""
+    engine = ctx.engine
+    within = dist <= ctx.radii[:, None]
+    frac = np.vstack([engine.reach_fraction(dist[i], ctx.radii[i]) for i in range(len(ctx))])
+    twin = engine.twin
+    paired = np.flatnonzero(twin >= 0)
+    pairs = []
+    for a, b in itertools.combinations(range(len(ctx)), 2):
+        meet = bool((within[a] & within[b]).any())
+        if not meet and len(paired):
+            fa, fb = frac[a][paired], frac[b][twin[paired]]
+            meet = bool(((fa > 0) & (fb > 0) & (fa + fb >= 1.0)).any())
+        if meet:
+            pairs.append((a, b))
+    return pairs
+
+
+_LINK_COLUMNS = [
+    "cluster_a",
+    "cluster_b",
+    "industry_a",
+    "industry_b",
+    "travel_min_ab",
+    "travel_min_ba",
+    "travel_min",
+]
 
 
 def cluster_links(
-    graph: Graphish,
-    clusters: gpd.GeoDataFrame,
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None = None,
     *,
     radius_min: float | Mapping[str, float] = 60,
     id_field: str = "source_id",
     industry_field: str = "industry",
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> tuple[pd.DataFrame, nx.Graph]:
     """Neighbouring clusters whose catchments meet (相邻产业集聚区协同).
 
     Two cores are linked when some place on the network is reached by both within their own
     radii: a junction, or a two-way road reached from its two ends by the two cores whose
-    reached parts touch.
+    reached parts touch. ``graph``/``clusters`` and the options are as in
+    :func:`service_areas`.
 
     Returns
     -------
@@ -576,31 +816,19 @@ def cluster_links(
         the two); and the graph of the same links (nodes: cluster ids with ``industry``,
         ``radius_min``, ``x``, ``y``; edges with the three times).
     """
-    _check_nonempty(clusters, "clusters")
-    engine = engine_for(graph)
-    ids = _ids(clusters, id_field)
-    radii = _radii(clusters, ids, radius_min, industry_field)
-    snap = _snap(engine, clusters, ids, "clusters", max_snap_m)
-    industry = (
-        clusters[industry_field].to_numpy(dtype=object)
-        if industry_field in clusters.columns
-        else np.full(len(ids), None, dtype=object)
+    ctx = _context(
+        graph,
+        clusters,
+        radius_min=radius_min,
+        id_field=id_field,
+        industry_field=industry_field,
+        max_snap_m=max_snap_m,
     )
-    reach = 2.0 * float(radii.max())
-    dist = engine.from_points(snap, limit=reach)
-    within = dist <= radii[:, None]
-    times = engine.to_points(dist, snap, sources=snap)
-    frac = np.vstack([engine.reach_fraction(dist[i], radii[i]) for i in range(len(ids))])
-    twin = engine.twin
-    paired = np.flatnonzero(twin >= 0)
+    ids, industry = ctx.ids, ctx.industry
+    dist = ctx.times(2.0 * float(ctx.radii.max()))
+    times = ctx.engine.to_points(dist, ctx.snap, sources=ctx.snap)
     rows: list[dict[str, Any]] = []
-    for a, b in itertools.combinations(range(len(ids)), 2):
-        meet = bool((within[a] & within[b]).any())
-        if not meet and len(paired):
-            fa, fb = frac[a][paired], frac[b][twin[paired]]
-            meet = bool(((fa > 0) & (fb > 0) & (fa + fb >= 1.0)).any())
-        if not meet:
-            continue
+    for a, b in _linked(ctx, dist):
         ab, ba = float(times[a, b]), float(times[b, a])
         rows.append(
             {
@@ -613,26 +841,19 @@ def cluster_links(
                 "travel_min": min(ab, ba) if math.isfinite(min(ab, ba)) else np.nan,
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "cluster_a",
-            "cluster_b",
-            "industry_a",
-            "industry_b",
-            "travel_min_ab",
-            "travel_min_ba",
-            "travel_min",
-        ],
-    )
+    table = pd.DataFrame(rows, columns=_LINK_COLUMNS)
+    return table, _links_graph(ctx, table)
+
+
+def _links_graph(ctx: ClusterNetwork, table: pd.DataFrame) -> nx.Graph:
     links = nx.Graph()
-    for i, cid in enumerate(ids):
+    for i, cid in enumerate(ctx.ids):
         links.add_node(
             cid,
-            industry=industry[i],
-            radius_min=float(radii[i]),
-            x=float(snap.points[i].x),
-            y=float(snap.points[i].y),
+            industry=ctx.industry[i],
+            radius_min=float(ctx.radii[i]),
+            x=float(ctx.snap.points[i].x),
+            y=float(ctx.snap.points[i].y),
         )
     for row in table.itertuples(index=False):
         links.add_edge(
@@ -642,7 +863,119 @@ def cluster_links(
             travel_min_ab=row.travel_min_ab,
             travel_min_ba=row.travel_min_ba,
         )
-    return table, links
+    return links
+
+
+def network_pieces(
+    graph: Graphish | ClusterNetwork,
+    clusters: gpd.GeoDataFrame | ClusterNetwork | None = None,
+    *,
+    id_field: str = "source_id",
+    industry_field: str = "industry",
+    max_snap_m: float = MAX_ACCESS_M,
+    warn: bool = False,
+) -> gpd.GeoDataFrame:
+    """The roads no cluster core reaches, or from which no core can be reached again.
+
+    The network is kept as drawn (CONTRACT §2); these are the parts of it that routing from
+    the cores cannot use both ways — one-way streets cut at an extract's edge, one-way dead
+    ends, pieces not joined to the rest. A road line is listed when none of its directions is
+    both reached from a core and able to get back to one.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per road line: ``piece`` (number of the connected piece it belongs to, 0, 1,
+        …), ``status`` (``unreached``: no core reaches it; ``no_return``: reached, but no core
+        can be reached from it), ``length_m``, ``source_id`` and ``highway`` (when the graph
+        has them), geometry (the road line, in a direction it may be driven; the graph's
+        CRS). The count of pieces is
+        ``frame["piece"].nunique()``, their length ``frame["length_m"].sum()``.
+
+    Other Parameters
+    ----------------
+    warn
+        Also say so in a :class:`~fiveplans.errors.FiveplansWarning` (count, length, share of
+        the network) when there are such pieces (what a run reports).
+    """
+    ctx = _context(
+        graph,
+        clusters,
+        id_field=id_field,
+        industry_field=industry_field,
+        max_snap_m=max_snap_m,
+    )
+    engine = ctx.engine
+    # a core's own edge: reached beyond the core, and the part before it leads back to it
+    after = np.zeros(len(engine.edge_tail), dtype=bool)
+    before = np.zeros(len(engine.edge_tail), dtype=bool)
+    after[ctx.snap.tie_edge[ctx.snap.tie_fraction < 1.0]] = True
+    before[ctx.snap.tie_edge[ctx.snap.tie_fraction > 0.0]] = True
+    reached = ctx.reached()[engine.edge_tail] | after
+    back = ctx.returning()[engine.edge_head] | before
+    road = np.where(engine.edge_road >= 0, engine.edge_road, -1 - np.arange(len(reached)))
+    frame = pd.DataFrame({"road": road, "reached": reached, "ok": reached & back})
+    per_road = frame.groupby("road", sort=False).agg(reached=("reached", "any"), ok=("ok", "any"))
+    bad_roads = per_road.index[~per_road["ok"].to_numpy()]
+    edges = np.flatnonzero(np.isin(road, bad_roads))
+    first = edges[~pd.Series(road[edges]).duplicated().to_numpy()]
+    status = np.where(per_road.loc[road[first], "reached"].to_numpy(), "no_return", "unreached")
+    geoms = engine.edge_geom[first]
+    info = getattr(engine, "edge_info", {}) or {}
+    out = gpd.GeoDataFrame(
+        {
+            "piece": _piece_numbers(engine, first),
+            "status": status,
+            "length_m": shapely.length(geoms),
+            "source_id": info.get("source_id", np.full(len(reached), None))[first],
+            "highway": info.get("highway", np.full(len(reached), None))[first],
+        },
+        geometry=geoms,
+        crs=engine.crs,
+    )
+    out = out.sort_values(["piece", "source_id"], kind="stable").reset_index(drop=True)
+    if warn and len(out):
+        _warn_pieces(out, engine, road)
+    return out
+
+
+def _warn_pieces(pieces: gpd.GeoDataFrame, engine: NetworkEngine, road: np.ndarray) -> None:
+    _, first = np.unique(road, return_index=True)
+    total = float(shapely.length(engine.edge_geom[first]).sum())
+    km = pieces.groupby("status")["length_m"].sum() / 1000.0
+    n = int(pieces["piece"].nunique())
+    length = float(pieces["length_m"].sum())
+    share = length / total if total > 0 else 0.0
+    warnings.warn(
+        f"路网: {n} 片道路（{length / 1000:,.1f} km，占路网 {share:.1%}）集聚区核心到不了或回不来 — "
+        f"{n} pieces of road ({length / 1000:,.1f} km, {share:.1%} of the network) cannot be "
+        f"reached from any cluster core ({km.get('unreached', 0.0):,.1f} km) or cannot get back "
+        f"to one ({km.get('no_return', 0.0):,.1f} km): one-way streets cut at the extract's edge, "
+        "one-way dead ends or unjoined pieces. They are kept (results.gpkg network_pieces); "
+        "suppliers on them are left unassigned with reason `unreachable`. 解决 Fix: extend the "
+        "roads extract beyond the zone's edge and check `oneway` on the listed roads.",
+        FiveplansWarning,
+        stacklevel=3,
+    )
+
+
+def _piece_numbers(engine: NetworkEngine, edges: np.ndarray) -> np.ndarray:
+    """Number of the connected piece (over shared junctions) of each listed edge."""
+    if len(edges) == 0:
+        return np.zeros(0, dtype=np.int64)
+    t, h = engine.edge_tail[edges], engine.edge_head[edges]
+    nodes, inverse = np.unique(np.concatenate([t, h]), return_inverse=True)
+    m = len(edges)
+    adj = sparse.coo_matrix(
+        (np.ones(m), (inverse[:m], inverse[m:])), shape=(len(nodes), len(nodes))
+    )
+    _, label = connected_components(adj, directed=False)
+    # number pieces by their first listed edge, so the numbering is stable
+    raw = label[inverse[:m]]
+    _, first_seen = np.unique(raw, return_index=True)
+    rank = np.empty(len(first_seen), dtype=np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(first_seen))
+    return rank[raw]
 
 
 def coverage(
@@ -670,15 +1003,24 @@ def coverage(
         (covered / suppliers), ``mean_travel_min``, ``max_travel_min``. Cluster rows end with
         an ``未覆盖 uncovered`` row of the suppliers no cluster reaches.
     """
-    columns = [
-        "level",
-        "unit",
-        "suppliers",
-        "covered",
-        "share",
-        "mean_travel_min",
-        "max_travel_min",
-    ]
+    rows = _cluster_rows(assigned)
+    if districts is not None:
+        rows.extend(_district_rows(assigned, districts, district_id))
+    return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
+
+
+_COVERAGE_COLUMNS = [
+    "level",
+    "unit",
+    "suppliers",
+    "covered",
+    "share",
+    "mean_travel_min",
+    "max_travel_min",
+]
+
+
+def _cluster_rows(assigned: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     covered = assigned["cluster"].notna()
     for unit, group in assigned[covered].groupby("cluster", sort=True):
@@ -704,52 +1046,55 @@ def coverage(
             "max_travel_min": np.nan,
         }
     )
-    if districts is not None:
-        if not isinstance(assigned, gpd.GeoDataFrame):
-            raise DataError(
-                "coverage: per-district counts need the suppliers' points; pass the "
-                "GeoDataFrame returned by assign_suppliers."
-            )
-        d_ids = _ids(districts, district_id)
-        zones = gpd.GeoDataFrame(
-            {"unit": d_ids}, geometry=districts.geometry.to_numpy(), crs=districts.crs
+    return rows
+
+
+def _district_rows(
+    assigned: pd.DataFrame, districts: gpd.GeoDataFrame, district_id: str
+) -> list[dict[str, Any]]:
+    if not isinstance(assigned, gpd.GeoDataFrame):
+        raise DataError(
+            "coverage: per-district counts need the suppliers' points; pass the "
+            "GeoDataFrame returned by assign_suppliers."
         )
-        if (
-            assigned.crs is not None
-            and zones.crs is not None
-            and not zones.crs.equals(assigned.crs)
-        ):
-            zones = zones.to_crs(assigned.crs)
-        joined = gpd.sjoin(
-            assigned[["cluster", "travel_min", assigned.geometry.name]],
-            zones,
-            how="inner",
-            predicate="intersects",
+    check_crs(
+        {"suppliers": assigned, "districts": districts}, what="覆盖统计 coverage per district"
+    )
+    d_ids = _ids(districts, district_id)
+    zones = gpd.GeoDataFrame(
+        {"unit": d_ids}, geometry=districts.geometry.to_numpy(), crs=districts.crs
+    )
+    joined = gpd.sjoin(
+        assigned[["cluster", "travel_min", assigned.geometry.name]],
+        zones,
+        how="inner",
+        predicate="intersects",
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    rows: list[dict[str, Any]] = []
+    for unit in d_ids:
+        group = joined[joined["unit"] == unit]
+        n = len(group)
+        hit = group["cluster"].notna()
+        times = group.loc[hit, "travel_min"]
+        rows.append(
+            {
+                "level": "district",
+                "unit": unit,
+                "suppliers": n,
+                "covered": int(hit.sum()),
+                "share": float(hit.sum() / n) if n else np.nan,
+                "mean_travel_min": float(times.mean()) if len(times) else np.nan,
+                "max_travel_min": float(times.max()) if len(times) else np.nan,
+            }
         )
-        joined = joined[~joined.index.duplicated(keep="first")]
-        for unit in d_ids:
-            group = joined[joined["unit"] == unit]
-            n = len(group)
-            hit = group["cluster"].notna()
-            times = group.loc[hit, "travel_min"]
-            rows.append(
-                {
-                    "level": "district",
-                    "unit": unit,
-                    "suppliers": n,
-                    "covered": int(hit.sum()),
-                    "share": float(hit.sum() / n) if n else np.nan,
-                    "mean_travel_min": float(times.mean()) if len(times) else np.nan,
-                    "max_travel_min": float(times.max()) if len(times) else np.nan,
-                }
-            )
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
 # -- reliance on centres -----------------------------------------------------------------------
 def service_class(
-    graph: Graphish,
-    zones_or_clusters: gpd.GeoDataFrame,
+    graph: Graphish | ClusterNetwork,
+    zones_or_clusters: gpd.GeoDataFrame | ClusterNetwork,
     centres: gpd.GeoDataFrame,
     *,
     near_min: float = 30,
@@ -757,7 +1102,7 @@ def service_class(
     large_m2: float | None = None,
     id_field: str = "source_id",
     centre_id: str = "source_id",
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> pd.DataFrame:
     """How a zone is served, by its travel time to the nearest city/county centre.
 
@@ -777,9 +1122,10 @@ def service_class(
     Parameters
     ----------
     graph
-        The road graph (or its engine).
+        The road graph (or its engine), or a :class:`ClusterNetwork`.
     zones_or_clusters
-        Zones or cluster cores (polygons join at their representative point).
+        Zones or cluster cores (polygons join at their representative point), or a
+        :class:`ClusterNetwork` (its cores and their times are reused).
     centres
         City and county centre points.
     near_min, far_min
@@ -789,7 +1135,8 @@ def service_class(
     id_field, centre_id
         Id columns.
     max_snap_m
-        Points farther than this from every road are named in a warning.
+        Points whose access leg to the nearest road is longer than this (m, default 500) are
+        named in a warning.
 
     Returns
     -------
@@ -801,27 +1148,23 @@ def service_class(
         raise ConfigError(
             f"service_class: need 0 < near_min < far_min, got {near_min} and {far_min}."
         )
-    _check_nonempty(zones_or_clusters, "zones")
     _check_nonempty(centres, "centres")
-    engine = engine_for(graph)
-    z_ids = _ids(zones_or_clusters, id_field)
+    ctx = next((g for g in (graph, zones_or_clusters) if isinstance(g, ClusterNetwork)), None)
+    if ctx is not None:
+        engine, zones, z_ids, z_snap = ctx.engine, ctx.clusters, ctx.ids, ctx.snap
+        dist = ctx.times(math.inf)
+    else:
+        _check_nonempty(zones_or_clusters, "zones")
+        engine, zones = engine_for(graph), zones_or_clusters
+        z_ids = _ids(zones, id_field)
+        z_snap = _snap(engine, zones, z_ids, "zones", max_snap_m)
+        dist = engine.from_points(z_snap)
     c_ids = _ids(centres, centre_id)
-    z_snap = _snap(engine, zones_or_clusters, z_ids, "zones", max_snap_m)
     c_snap = _snap(engine, centres, c_ids, "centres", max_snap_m)
-    times = engine.od_matrix(z_snap, c_snap)
+    times = engine.to_points(dist, c_snap, sources=z_snap)
     best = times.min(axis=1)
     which = times.argmin(axis=1)
-    klass = np.where(best <= near_min, "near", np.where(best <= far_min, "large", "far"))
-    if large_m2 is not None:
-        geoms = zones_or_clusters.geometry
-        area = (
-            geoms.area.to_numpy()
-            if zones_or_clusters.crs and zones_or_clusters.crs.is_projected
-            else None
-        )
-        if area is None:
-            raise CRSError("service_class: large_m2 needs the zones in a projected CRS (metres).")
-        klass = np.where((klass == "large") & (area < large_m2), "far", klass)
+    klass = _service_classes(best, zones, near_min, far_min, large_m2)
     reached = np.isfinite(best)
     return pd.DataFrame(
         {
@@ -831,8 +1174,25 @@ def service_class(
             "service_class": klass,
             "label": [SERVICE_LABELS[k] for k in klass],
         },
-        index=zones_or_clusters.index,
+        index=zones.index,
     )
+
+
+def _service_classes(
+    best: np.ndarray,
+    zones: gpd.GeoDataFrame,
+    near_min: float,
+    far_min: float,
+    large_m2: float | None,
+) -> np.ndarray:
+    """``near`` / ``large`` / ``far`` by time to the nearest centre (and the zone's area)."""
+    klass = np.where(best <= near_min, "near", np.where(best <= far_min, "large", "far"))
+    if large_m2 is not None:
+        if not (zones.crs and zones.crs.is_projected):
+            raise CRSError("service_class: large_m2 needs the zones in a projected CRS (metres).")
+        area = zones.geometry.area.to_numpy()
+        klass = np.where((klass == "large") & (area < large_m2), "far", klass)
+    return klass
 
 
 # -- hub siting --------------------------------------------------------------------------------
@@ -922,7 +1282,7 @@ def site_hubs(
     supplier_id: str = "source_id",
     candidate_id: str = "source_id",
     weight: str | None = None,
-    max_snap_m: float = 1000.0,
+    max_snap_m: float = MAX_ACCESS_M,
 ) -> HubSiting:
     """Site ``k`` logistics hubs (物流节点) covering the most suppliers (maximal covering location).
 
@@ -946,7 +1306,8 @@ def site_hubs(
     weight
         Optional supplier column to weight coverage by (e.g. jobs); default one per supplier.
     max_snap_m
-        Points farther than this from every road are named in a warning.
+        Points whose access leg to the nearest road is longer than this (m, default 500) are
+        named in a warning.
     """
     if method not in ("greedy", "milp"):
         raise ConfigError(f"site_hubs: method {method!r}; use 'greedy' or 'milp'.")
@@ -969,7 +1330,6 @@ def site_hubs(
     else:
         times = np.full((0, len(candidates)), np.inf)
     cover = times <= radius_min
-    alone = (cover * w[:, None]).sum(axis=0)
     total = float(w.sum())
     order = np.full(len(c_ids), np.nan)
     gains = np.full(len(c_ids), np.nan)
@@ -986,9 +1346,6 @@ def site_hubs(
         bound = covered if optimal else total
     chosen = np.zeros(len(c_ids), dtype=bool)
     chosen[picked] = True
-    sub = np.where(chosen[None, :], times, np.inf)
-    best = sub.min(axis=1) if len(c_ids) else np.full(len(s_ids), np.inf)
-    hub = np.where(np.isfinite(best), c_ids[sub.argmin(axis=1)], None) if len(s_ids) else []
     return HubSiting(
         method=method,
         chosen=[str(c_ids[j]) for j in picked],
@@ -997,9 +1354,25 @@ def site_hubs(
         upper_bound=bound,
         optimal=bool(optimal),
         candidates=pd.DataFrame(
-            {"id": c_ids, "chosen": chosen, "order": order, "gain": gains, "covers": alone}
+            {
+                "id": c_ids,
+                "chosen": chosen,
+                "order": order,
+                "gain": gains,
+                "covers": (cover * w[:, None]).sum(axis=0),
+            }
         ),
-        suppliers=pd.DataFrame(
-            {"id": s_ids, "hub": hub, "travel_min": np.where(np.isfinite(best), best, np.nan)}
-        ),
+        suppliers=_hub_of(times, chosen, s_ids, c_ids),
+    )
+
+
+def _hub_of(
+    times: np.ndarray, chosen: np.ndarray, s_ids: np.ndarray, c_ids: np.ndarray
+) -> pd.DataFrame:
+    """Nearest chosen hub within reach of each supplier (``None`` beyond)."""
+    sub = np.where(chosen[None, :], times, np.inf)
+    best = sub.min(axis=1) if len(c_ids) else np.full(len(s_ids), np.inf)
+    hub = np.where(np.isfinite(best), c_ids[sub.argmin(axis=1)], None) if len(s_ids) else []
+    return pd.DataFrame(
+        {"id": s_ids, "hub": hub, "travel_min": np.where(np.isfinite(best), best, np.nan)}
     )

@@ -17,9 +17,20 @@ Choices made here (documented, tested):
   :class:`~fiveplans.errors.FiveplansWarning` gives their count and the first row ids.
 - **One-way roads.** ``oneway`` ``yes``/``1``/``true`` gives one edge along the line,
   ``-1``/``reverse`` one edge against it, anything else (``no``, null, ``reversible``) both.
-- **Connectivity.** Only the largest strongly connected component is kept (a vehicle can
-  leave and return from any kept junction); what was dropped, and why, is in
-  ``graph.graph["dropped"]`` and :func:`dropped_roads`, and is logged.
+- **The network as drawn (CONTRACT §2).** Every drivable piece is kept (``keep="all"``, the
+  default): one-way streets cut at an extract's edge and one-way dead ends are real roads, and
+  routing is directional on the whole graph. The pieces that the cluster cores cannot reach, or
+  from which no core can be reached again, are reported by
+  :func:`fiveplans.analysis.logistics.network_pieces`, not removed. ``keep="largest_scc"``
+  keeps only the largest strongly connected component (the osmnx habit). Lines left out (no
+  geometry, zero-length loops, outside the kept component) are in ``graph.graph["dropped"]``
+  and :func:`dropped_roads`, and are logged.
+- **Built once, from arrays.** The graph is a :class:`RoadGraph`: a
+  :class:`networkx.MultiDiGraph` that carries its routing engine
+  (:class:`~fiveplans.analysis.engine.NetworkEngine`: the compressed travel-time matrix and the
+  edge index), built from the same arrays as the graph, so the first query is as fast as the
+  tenth. The networkx adjacency is handed to networkx through its documented factory hooks
+  (``node_dict_factory``, ``adjlist_outer_dict_factory``); no private attribute is written.
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ import logging
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import geopandas as gpd
 import networkx as nx
@@ -41,9 +53,20 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning
+from fiveplans.analysis.context import check_crs
+from fiveplans.analysis.engine import NetworkEngine, no_gc
+from fiveplans.errors import ConfigError, DataError, FiveplansWarning
 
-__all__ = ["FORWARD", "REVERSE", "build_network", "dropped_roads", "oneway_direction", "speed_of"]
+__all__ = [
+    "FORWARD",
+    "REVERSE",
+    "Keep",
+    "RoadGraph",
+    "build_network",
+    "dropped_roads",
+    "oneway_direction",
+    "speed_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,27 +155,10 @@ def _check_speeds(speeds_kmh: Mapping[str, float]) -> dict[str, float]:
     return speeds
 
 
-def _check_crs(roads: gpd.GeoDataFrame) -> pyproj.CRS:
-    if roads.crs is None:
-        raise CRSError(
-            "roads: the layer has no CRS, so lengths cannot be measured. Fix: load it through "
-            "fiveplans.layers.loaders (which sets the working CRS) or call "
-            "roads.set_crs(...).to_crs(<projected CRS in metres>)."
-        )
-    crs = pyproj.CRS.from_user_input(roads.crs)
-    if not crs.is_projected:
-        raise CRSError(
-            f"roads: the layer is in a geographic CRS ({crs.name}); lengths in degrees are "
-            "meaningless. Fix: project it first, e.g. roads.to_crs('EPSG:4547') (CGCS2000 "
-            "3-degree Gauss-Kruger) or the pilot's working CRS."
-        )
-    return crs
-
-
 def _row_ids(roads: gpd.GeoDataFrame) -> np.ndarray:
     if "source_id" in roads.columns:
         return roads["source_id"].astype(str).to_numpy(dtype=object)
-    return np.array([str(i) for i in roads.index], dtype=object)
+    return roads.index.astype(str).to_numpy(dtype=object)
 
 
 def _examples(ids: np.ndarray, n: int = 5) -> str:
@@ -291,15 +297,427 @@ def _has_ids(roads: gpd.GeoDataFrame) -> np.ndarray:
     return (roads["u"].notna() & roads["v"].notna()).to_numpy()
 
 
+Keep = Literal["all", "largest_scc"]
+
+
+class RoadGraph(nx.MultiDiGraph):
+    """A road graph that carries its routing engine (CONTRACT §6).
+
+    A :class:`networkx.MultiDiGraph` in every respect (``travel_min`` on the edges, ``x``/``y``
+    on the nodes); :attr:`engine` is the :class:`~fiveplans.analysis.engine.NetworkEngine` that
+    :func:`build_network` built from the same arrays. :func:`fiveplans.analysis.engine.engine_for`
+    returns it; adding or removing nodes or edges through networkx's methods drops it (a new
+    one is then built from the graph on first use); after changing edge attributes, call
+    ``engine_for(graph, refresh=True)``.
+    """
+
+    def __init__(
+        self, incoming_graph_data: Any = None, multigraph_input: bool | None = None, **attr: Any
+    ) -> None:
+        self.engine: NetworkEngine | None = None
+        super().__init__(incoming_graph_data, multigraph_input, **attr)
+        self.__dict__.pop("_handover", None)
+
+    # networkx's documented subclass hooks (called once each by its __init__): hand over the
+    # prebuilt node and adjacency dicts when there are some, else fresh empty dicts
+    def node_dict_factory(self) -> dict[Any, Any]:  # type: ignore[override]
+        pending = self.__dict__.get("_handover")
+        return pending.pop(0) if pending else {}
+
+    def adjlist_outer_dict_factory(self) -> dict[Any, Any]:  # type: ignore[override]
+        pending = self.__dict__.get("_handover")
+        return pending.pop(0) if pending else {}
+
+    # every change of nodes or edges through networkx's API drops the engine (engine_for then
+    # builds a new one from the graph); changed edge attributes need engine_for(refresh=True)
+    def add_node(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().add_node(*args, **kwargs)
+
+    def add_nodes_from(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().add_nodes_from(*args, **kwargs)
+
+    def remove_node(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().remove_node(*args, **kwargs)
+
+    def remove_nodes_from(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().remove_nodes_from(*args, **kwargs)
+
+    def add_edge(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().add_edge(*args, **kwargs)
+
+    def add_edges_from(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().add_edges_from(*args, **kwargs)
+
+    def remove_edge(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().remove_edge(*args, **kwargs)
+
+    def remove_edges_from(self, *args: Any, **kwargs: Any) -> Any:
+        self.engine = None
+        return super().remove_edges_from(*args, **kwargs)
+
+    def clear(self) -> None:
+        self.engine = None
+        super().clear()
+
+    def clear_edges(self) -> None:
+        self.engine = None
+        super().clear_edges()
+
+    @classmethod
+    def from_dicts(
+        cls,
+        nodes: dict[Any, dict[str, Any]],
+        succ: dict[Any, dict[Any, dict[int, dict[str, Any]]]],
+        pred: dict[Any, dict[Any, dict[int, dict[str, Any]]]],
+        **attr: Any,
+    ) -> RoadGraph:
+        """A graph over prebuilt networkx dicts (nodes, successors, predecessors)."""
+        graph = cls.__new__(cls)
+        handover = [nodes, succ, pred]
+        graph.__dict__["_handover"] = handover
+        cls.__init__(graph, **attr)
+        if handover:
+            raise RuntimeError("networkx did not take the prebuilt adjacency (unknown version)")
+        return graph
+
+
+# -- stages of build_network ----------------------------------------------------------------
+def _check_inputs(
+    roads: gpd.GeoDataFrame,
+    speeds_kmh: Mapping[str, float],
+    class_field: str,
+    snap_m: float,
+    keep: str,
+) -> tuple[dict[str, float], pyproj.CRS]:
+    """Checked speeds and the layer's CRS (projected, metres), or a clear error."""
+    speeds = _check_speeds(speeds_kmh)
+    if keep not in ("all", "largest_scc"):
+        raise ConfigError(
+            f"build_network: keep={keep!r}; use 'all' (the network as drawn, the default) or "
+            "'largest_scc' (only the largest strongly connected component)."
+        )
+    if len(roads) == 0:
+        raise DataError(
+            "roads: 路网图层为空 — the layer is empty. 解决 Fix: check the roads `path:`/`layer:` "
+            "in the pilot YAML and that the extract covers the zone."
+        )
+    crs = check_crs({"roads": roads}, what="路网 the road network (lengths in metres)")
+    if class_field not in roads.columns:
+        columns = ", ".join(str(c) for c in roads.columns if c != roads.geometry.name)
+        raise DataError(
+            f"roads: 缺少道路等级字段 — no column '{class_field}' with the road class "
+            f"(columns: {columns}). 解决 Fix: set `field:` of roads in the pilot YAML to the "
+            "class column."
+        )
+    if snap_m < 0:
+        raise ConfigError(f"build_network: snap_m is {snap_m}; give a distance ≥ 0 metres.")
+    return speeds, crs
+
+
+@dataclass
+class _Lines:
+    """The usable road lines: geometry, source row, length and end node indices."""
+
+    geoms: np.ndarray
+    row: np.ndarray
+    length: np.ndarray
+    ui: np.ndarray
+    vi: np.ndarray
+
+
+def _noded_lines(
+    roads: gpd.GeoDataFrame, ids: np.ndarray, snap_m: float, dropped: list[dict[str, Any]]
+) -> tuple[_Lines, list[Any], np.ndarray]:
+    """Lines with their end junctions; the node keys and coordinates. Drops zero-length loops."""
+    has_ids = _has_ids(roads)
+    lines, row, bad = _lines(roads, has_ids, ids)
+    dropped.extend(bad)
+    coords = shapely.get_coordinates(lines)
+    counts = shapely.get_num_coordinates(lines)
+    last = np.cumsum(counts) - 1
+    first = last - counts + 1
+    length = shapely.length(lines)
+    ui, vi, node_keys, node_xy = _node_index(
+        roads, row, coords[first], coords[last], has_ids, snap_m
+    )
+    loop = (length <= 0) & (ui == vi)
+    for pos in np.flatnonzero(loop):
+        dropped.append({"row": int(row[pos]), "reason": _REASON_LOOP, "geometry": lines[pos]})
+    ok = ~loop
+    return _Lines(lines[ok], row[ok], length[ok], ui[ok], vi[ok]), node_keys, node_xy
+
+
+def _normalised(values: np.ndarray, *, lower: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Stripped text and a blank mask of raw values (worked out on the distinct values)."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    text = np.array([str(u).strip() for u in uniques], dtype=object)
+    if lower:
+        text = np.array([t.lower() for t in text], dtype=object)
+    out = np.empty(len(values), dtype=object)
+    out[:] = None
+    known = codes >= 0
+    out[known] = text[codes[known]]
+    blank = ~known | np.isin(codes, np.flatnonzero(text == ""))
+    return out, blank
+
+
+def _travel_times(
+    roads: gpd.GeoDataFrame,
+    lines: _Lines,
+    class_field: str,
+    speeds: dict[str, float],
+    ids: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class of each line (``None`` when blank, warned) and its travel time in minutes."""
+    text, blank = _normalised(roads[class_field].to_numpy(dtype=object)[lines.row])
+    if blank.any():
+        rows_blank = np.unique(lines.row[blank])
+        warnings.warn(
+            f"roads: 道路缺少等级 — {len(rows_blank)} lines have no '{class_field}' class (rows "
+            f"{_examples(ids[rows_blank])}); they run at the default speed "
+            f"{speeds['default']:g} km/h. 解决 Fix: fill in their class if they are faster roads.",
+            FiveplansWarning,
+            stacklevel=3,
+        )
+    classes = np.where(blank, None, text)
+    speed = pd.Series(classes, dtype=object).map(speeds).fillna(speeds["default"]).to_numpy(float)
+    return classes, lines.length / (speed * 1000.0 / 60.0)
+
+
+def _directions(roads: gpd.GeoDataFrame, row: np.ndarray) -> np.ndarray:
+    """1 one-way along the line, -1 one-way against it, 0 both ways (see :data:`FORWARD`)."""
+    if "oneway" not in roads.columns:
+        return np.zeros(len(row), dtype=np.int64)
+    text, _ = _normalised(roads["oneway"].to_numpy(dtype=object)[row], lower=True)
+    flag = pd.Series(text, dtype=object)
+    return np.where(flag.isin(FORWARD), 1, np.where(flag.isin(REVERSE), -1, 0))
+
+
+@dataclass
+class _Directed:
+    """Directed edges: the line each drives (``pos``), tail and head nodes, drawn direction."""
+
+    pos: np.ndarray
+    tail: np.ndarray
+    head: np.ndarray
+    along: np.ndarray
+
+    def take(self, which: np.ndarray) -> _Directed:
+        return _Directed(self.pos[which], self.tail[which], self.head[which], self.along[which])
+
+
+def _directed(lines: _Lines, direction: np.ndarray) -> _Directed:
+    """Along the line unless one-way against it, and back unless one-way along it."""
+    fwd = np.flatnonzero(direction >= 0)
+    bwd = np.flatnonzero(direction <= 0)
+    return _Directed(
+        pos=np.concatenate([fwd, bwd]),
+        tail=np.concatenate([lines.ui[fwd], lines.vi[bwd]]),
+        head=np.concatenate([lines.vi[fwd], lines.ui[bwd]]),
+        along=np.concatenate([np.ones(len(fwd), bool), np.zeros(len(bwd), bool)]),
+    )
+
+
+def _components(edges: _Directed, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strongly connected component of each node, used nodes, and component sizes."""
+    used = np.zeros(n_nodes, dtype=bool)
+    used[edges.tail] = True
+    used[edges.head] = True
+    adj = sparse.csr_matrix(
+        (np.ones(len(edges.tail)), (edges.tail, edges.head)), shape=(n_nodes, n_nodes)
+    )
+    n_comp, comp = connected_components(adj, directed=True, connection="strong")
+    sizes = np.bincount(comp[used], minlength=n_comp)
+    return comp, used, sizes
+
+
+def _keep_largest(
+    edges: _Directed,
+    lines: _Lines,
+    n_nodes: int,
+    snap_m: float,
+    dropped: list[dict[str, Any]],
+) -> tuple[_Directed, np.ndarray, dict[str, int]]:
+    """Only the largest strongly connected component (``keep="largest_scc"``)."""
+    comp, used, sizes = _components(edges, n_nodes)
+    if len(edges.pos) == 0 or sizes.max() < 2:
+        raise DataError(
+            "roads: no two junctions are connected both ways, so there is no network to route "
+            "on. 解决 Fix: check the `oneway` values and that the lines meet at shared node ids "
+            f"or ends (within snap_m={snap_m} m), or build with keep='all'."
+        )
+    keep_node = comp == int(np.argmax(sizes))
+    keep_edge = keep_node[edges.tail] & keep_node[edges.head]
+    line_kept = np.zeros(len(lines.row), dtype=bool)
+    line_kept[edges.pos[keep_edge]] = True
+    for p in np.flatnonzero(~line_kept):
+        dropped.append(
+            {"row": int(lines.row[p]), "reason": _REASON_SCC, "geometry": lines.geoms[p]}
+        )
+    lost = {
+        "nodes": int((used & ~keep_node).sum()),
+        "edges": int(len(keep_edge) - keep_edge.sum()),
+        "components": int(np.count_nonzero(sizes)) - 1,
+    }
+    return edges.take(np.flatnonzero(keep_edge)), keep_node & used, lost
+
+
+def _twins(edges: _Directed, direction: np.ndarray) -> np.ndarray:
+    """The opposite direction of the same two-way line, per directed edge (-1 none)."""
+    twin = np.full(len(edges.pos), -1, dtype=np.int64)
+    both = direction[edges.pos] == 0
+    idx = np.flatnonzero(both)
+    order = idx[np.lexsort((edges.along[idx], edges.pos[idx]))]
+    # two-way lines give an along and a back edge each, adjacent after sorting by line
+    pos = edges.pos[order]
+    pair = np.flatnonzero(pos[1:] == pos[:-1])
+    a, b = order[pair], order[pair + 1]
+    twin[a], twin[b] = b, a
+    return twin
+
+
+def _edge_geometries(lines: _Lines, edges: _Directed) -> np.ndarray:
+    geoms = lines.geoms[edges.pos]
+    back = ~edges.along
+    geoms[back] = shapely.reverse(geoms[back])
+    return geoms
+
+
+def _graph_dicts(
+    keys: np.ndarray,
+    node_xy: np.ndarray,
+    nodes_kept: np.ndarray,
+    edges: _Directed,
+    data: list[dict[str, Any]],
+) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+    """networkx's node, successor and predecessor dicts; parallel edges keyed 0, 1, …"""
+    kept = np.flatnonzero(nodes_kept)
+    node_keys = keys[kept].tolist()
+    with no_gc():  # millions of new dicts would trigger full collections for nothing
+        nodes = {
+            k: {"x": x, "y": y}
+            for k, x, y in zip(
+                node_keys, node_xy[kept, 0].tolist(), node_xy[kept, 1].tolist(), strict=True
+            )
+        }
+        succ: dict[Any, Any] = {k: {} for k in node_keys}
+        pred: dict[Any, Any] = {k: {} for k in node_keys}
+        for u, v, d in zip(keys[edges.tail].tolist(), keys[edges.head].tolist(), data, strict=True):
+            out = succ[u]
+            keydict = out.get(v)
+            if keydict is None:
+                keydict = {0: d}
+                out[v] = keydict
+                pred[v][u] = keydict
+            else:
+                keydict[len(keydict)] = d
+    return nodes, succ, pred
+
+
+def _edge_data(
+    roads: gpd.GeoDataFrame,
+    lines: _Lines,
+    edges: _Directed,
+    geoms: np.ndarray,
+    classes: np.ndarray,
+    travel: np.ndarray,
+    direction: np.ndarray,
+    ids: np.ndarray,
+) -> list[dict[str, Any]]:
+    """One attribute dict per directed edge (see :func:`build_network`)."""
+    p = edges.pos
+    rows = lines.row[p]
+    osmid = (
+        [_plain(o) for o in roads["osmid"].to_numpy(dtype=object)[rows]]
+        if "osmid" in roads.columns
+        else [None] * len(p)
+    )
+    with no_gc():
+        return [
+            {
+                "travel_min": t,
+                "length": ln,
+                "highway": c,
+                "geometry": g,
+                "source_id": sid,
+                "osmid": oid,
+                "oneway": ow,
+                "road": rd,
+            }
+            for t, ln, c, g, sid, oid, ow, rd in zip(
+                travel[p].tolist(),
+                lines.length[p].tolist(),
+                classes[p].tolist(),
+                geoms.tolist(),
+                ids[rows].tolist(),
+                osmid,
+                (direction[p] != 0).tolist(),
+                p.tolist(),
+                strict=True,
+            )
+        ]
+
+
+def _dropped_records(
+    roads: gpd.GeoDataFrame, dropped: list[dict[str, Any]], ids: np.ndarray, class_field: str
+) -> list[dict[str, Any]]:
+    records = []
+    for item in dropped:
+        r = item["row"]
+        value = roads[class_field].iloc[r]
+        records.append(
+            {
+                "source_id": ids[r],
+                "osmid": _plain(roads["osmid"].iloc[r]) if "osmid" in roads else None,
+                "highway": None if _is_blank(value) else str(value),
+                "reason": item["reason"],
+                "geometry": item["geometry"],
+            }
+        )
+    return records
+
+
+def _report(graph: RoadGraph, n_edges: int, n_lines: int, verbose: bool) -> None:
+    dropped = graph.graph["dropped"]
+    comps = graph.graph["components"]
+    logger.info(
+        "road network (keep=%s): %d junctions, %d directed edges from %d road lines in %d "
+        "strongly connected pieces (the largest holds %d junctions); dropped %d junctions and "
+        "%d directed edges in %d pieces outside the largest strongly connected component, and "
+        "%d lines without usable geometry",
+        graph.graph["keep"],
+        graph.number_of_nodes(),
+        n_edges,
+        n_lines,
+        comps["count"],
+        comps["largest"],
+        dropped["nodes"],
+        dropped["edges"],
+        dropped["components"],
+        sum(1 for rec in dropped["records"] if rec["reason"] != _REASON_SCC),
+    )
+    if verbose:
+        for rec in dropped["records"]:
+            logger.info("dropped road %s (%s): %s", rec["source_id"], rec["highway"], rec["reason"])
+
+
 def build_network(
     roads: gpd.GeoDataFrame,
     *,
     speeds_kmh: Mapping[str, float],
     class_field: str = "highway",
     snap_m: float = 0.5,
+    keep: Keep = "all",
     verbose: bool = False,
-) -> nx.MultiDiGraph:
-    """Build the travel-time road graph of a roads layer (CONTRACT §2).
+) -> RoadGraph:
+    """Build the travel-time road graph of a roads layer (CONTRACT §2), with its engine.
 
     Parameters
     ----------
@@ -314,233 +732,129 @@ def build_network(
     snap_m
         For lines without node ids: line ends closer than this (metres, transitively) are one
         junction, placed at their mean. Crossings are never junctions.
+    keep
+        ``"all"``: the drivable network as drawn (CONTRACT §2); ``"largest_scc"``: only the
+        largest strongly connected component.
     verbose
         Also log every dropped road (not only the summary).
 
     Returns
     -------
-    networkx.MultiDiGraph
-        Nodes are the ``u``/``v`` ids (negative integers for snapped junctions) with ``x``,
-        ``y``. Edges carry ``travel_min``, ``length`` (m), ``highway`` (the class value),
-        ``geometry`` (LineString from tail to head), ``source_id``, ``osmid`` (when the layer
-        has it), ``oneway`` (bool) and ``road`` (position of the road line; both directions
-        of a two-way road share it). Graph attributes: ``crs``, ``speeds_kmh``,
-        ``class_field``, ``dropped`` (see :func:`dropped_roads`).
+    RoadGraph
+        A :class:`networkx.MultiDiGraph`. Nodes are the ``u``/``v`` ids (negative integers for
+        snapped junctions) with ``x``, ``y``. Edges carry ``travel_min``, ``length`` (m),
+        ``highway`` (the class value), ``geometry`` (LineString from tail to head),
+        ``source_id``, ``osmid`` (when the layer has it), ``oneway`` (bool) and ``road``
+        (position of the road line; both directions of a two-way road share it). Graph
+        attributes: ``crs``, ``speeds_kmh``, ``class_field``, ``keep``, ``components``
+        (``count`` and ``largest`` of the strongly connected pieces) and ``dropped`` (see
+        :func:`dropped_roads`). ``graph.engine`` is its routing engine.
 
     Raises
     ------
     CRSError
-        The layer has no CRS or a geographic one.
+        The layer has no CRS, or one not projected in metres.
     ConfigError
-        A speed is not positive, or ``default`` is missing.
+        A speed is not positive, ``default`` is missing, or ``keep`` is unknown.
     DataError
         The layer is empty, has no ``class_field`` column, has non-line features, or leaves
-        no connected road.
+        no road (with ``largest_scc``: no two junctions connected both ways).
     """
-    speeds = _check_speeds(speeds_kmh)
-    if len(roads) == 0:
-        raise DataError(
-            "roads: the layer is empty. Fix: check the roads `path:`/`layer:` in the pilot "
-            "YAML and that the extract covers the zone."
-        )
-    crs = _check_crs(roads)
-    if class_field not in roads.columns:
-        columns = ", ".join(str(c) for c in roads.columns if c != roads.geometry.name)
-        raise DataError(
-            f"roads: no column '{class_field}' with the road class (columns: {columns}). Fix: "
-            "set `field:` of roads in the pilot YAML to the class column."
-        )
-    if snap_m < 0:
-        raise ConfigError(f"build_network: snap_m is {snap_m}; give a distance ≥ 0 metres.")
-
+    speeds, crs = _check_inputs(roads, speeds_kmh, class_field, snap_m, keep)
     ids = _row_ids(roads)
-    has_ids = _has_ids(roads)
-    lines, row, dropped = _lines(roads, has_ids, ids)
-    coords = shapely.get_coordinates(lines)
-    counts = shapely.get_num_coordinates(lines)
-    last = np.cumsum(counts) - 1
-    first = last - counts + 1
-    start, end = coords[first], coords[last]
-    length = shapely.length(lines)
-
-    ui, vi, node_keys, node_xy = _node_index(roads, row, start, end, has_ids, snap_m)
-    loop = (length <= 0) & (ui == vi)
-    for pos in np.flatnonzero(loop):
-        dropped.append({"row": int(row[pos]), "reason": _REASON_LOOP, "geometry": lines[pos]})
-    ok = ~loop
-    lines, row, length, ui, vi = lines[ok], row[ok], length[ok], ui[ok], vi[ok]
-
-    raw_class = roads[class_field].to_numpy(dtype=object)[row]
-    text = pd.Series(raw_class, dtype=object).astype(str).str.strip()
-    blank = (pd.isna(pd.Series(raw_class, dtype=object)) | (text == "")).to_numpy()
-    if blank.any():
-        rows_blank = np.unique(row[blank])
-        warnings.warn(
-            f"roads: {len(rows_blank)} lines have no '{class_field}' class (rows "
-            f"{_examples(ids[rows_blank])}); they run at the default speed "
-            f"{speeds['default']:g} km/h. Fix: fill in their class if they are faster roads.",
-            FiveplansWarning,
-            stacklevel=2,
-        )
-    classes = np.where(blank, None, text.to_numpy(dtype=object))
-    speed = pd.Series(classes, dtype=object).map(speeds).fillna(speeds["default"]).to_numpy(float)
-    travel = length / (speed * 1000.0 / 60.0)
-
-    if "oneway" in roads.columns:
-        flag = pd.Series(roads["oneway"].to_numpy(dtype=object)[row], dtype=object)
-        flag = flag.astype(str).str.strip().str.lower()
-        direction = np.where(flag.isin(FORWARD), 1, np.where(flag.isin(REVERSE), -1, 0))
+    dropped: list[dict[str, Any]] = []
+    lines, node_keys, node_xy = _noded_lines(roads, ids, snap_m, dropped)
+    classes, travel = _travel_times(roads, lines, class_field, speeds, ids)
+    direction = _directions(roads, lines.row)
+    edges = _directed(lines, direction)
+    if keep == "largest_scc":
+        edges, nodes_kept, lost = _keep_largest(edges, lines, len(node_keys), snap_m, dropped)
     else:
-        direction = np.zeros(len(row), dtype=np.int64)
-
-    # directed edges: along the line unless one-way against it, and back unless one-way along
-    fwd = np.flatnonzero(direction >= 0)
-    bwd = np.flatnonzero(direction <= 0)
-    e_pos = np.concatenate([fwd, bwd])
-    ti = np.concatenate([ui[fwd], vi[bwd]])
-    hi = np.concatenate([vi[fwd], ui[bwd]])
-
-    # keep the largest strongly connected component
-    n_nodes = len(node_keys)
-    used = np.zeros(n_nodes, dtype=bool)
-    used[ti] = True
-    used[hi] = True
-    adj = sparse.csr_matrix((np.ones(len(ti)), (ti, hi)), shape=(n_nodes, n_nodes))
-    n_comp, comp = connected_components(adj, directed=True, connection="strong")
-    sizes = np.bincount(comp[used], minlength=n_comp)
-    if len(e_pos) == 0 or sizes.max() < 2:
-        raise DataError(
-            "roads: no two junctions are connected both ways, so there is no network to route "
-            "on. Fix: check the `oneway` values and that the lines meet at shared node ids or "
-            f"ends (within snap_m={snap_m} m)."
-        )
-    main = int(np.argmax(sizes))
-    keep_node = comp == main
-    keep_edge = keep_node[ti] & keep_node[hi]
-    line_kept = np.zeros(len(row), dtype=bool)
-    line_kept[e_pos[keep_edge]] = True
-    for p in np.flatnonzero(~line_kept):
-        dropped.append({"row": int(row[p]), "reason": _REASON_SCC, "geometry": lines[p]})
-    lost_nodes = int((used & ~keep_node).sum())
-    lost_components = int(np.count_nonzero(sizes)) - 1
-
-    sel = np.flatnonzero(keep_edge)
-    p_sel = e_pos[sel]
-    along = sel < len(fwd)
-    geoms = lines[p_sel]
-    geoms[~along] = shapely.reverse(geoms[~along])
-    keys = np.empty(n_nodes, dtype=object)
+        nodes_kept, lost = _keep_all(edges, len(node_keys))
+    keys = np.empty(len(node_keys), dtype=object)
     keys[:] = node_keys
-    osmid = (
-        [_plain(o) for o in roads["osmid"].to_numpy(dtype=object)[row[p_sel]]]
-        if "osmid" in roads.columns
-        else [None] * len(sel)
+    geoms = _edge_geometries(lines, edges)
+    data = _edge_data(roads, lines, edges, geoms, classes, travel, direction, ids)
+    nodes, succ, pred = _graph_dicts(keys, node_xy, nodes_kept, edges, data)
+    del data
+    records = _dropped_records(roads, dropped, ids, class_field)
+    _, _, sizes = _components(edges, len(node_keys))
+    graph = RoadGraph.from_dicts(
+        nodes,
+        succ,
+        pred,
+        crs=crs,
+        speeds_kmh=speeds,
+        class_field=class_field,
+        keep=keep,
+        components={"count": int(np.count_nonzero(sizes)), "largest": int(sizes.max())},
+        dropped={**lost, "roads": len({r["source_id"] for r in records}), "records": records},
     )
-    graph = nx.MultiDiGraph(crs=crs, speeds_kmh=speeds, class_field=class_field)
-    kept_idx = np.flatnonzero(keep_node & used)
-    graph.add_nodes_from(
-        (k, {"x": x, "y": y})
-        for k, x, y in zip(
-            keys[kept_idx].tolist(),
-            node_xy[kept_idx, 0].tolist(),
-            node_xy[kept_idx, 1].tolist(),
-            strict=True,
-        )
+    _check_handover(graph, keys, edges)
+    graph.engine = _engine(
+        lines, ids, classes, keys, node_xy, nodes_kept, edges, travel, geoms, direction, crs, speeds
     )
-    edges = (
-        (
-            a,
-            b,
-            {
-                "travel_min": t,
-                "length": ln,
-                "highway": c,
-                "geometry": g,
-                "source_id": sid,
-                "osmid": oid,
-                "oneway": ow,
-                "road": rd,
-            },
-        )
-        for a, b, t, ln, c, g, sid, oid, ow, rd in zip(
-            keys[ti[sel]].tolist(),
-            keys[hi[sel]].tolist(),
-            travel[p_sel].tolist(),
-            length[p_sel].tolist(),
-            classes[p_sel].tolist(),
-            geoms.tolist(),
-            ids[row[p_sel]].tolist(),
-            osmid,
-            (direction[p_sel] != 0).tolist(),
-            p_sel.tolist(),
-            strict=True,
-        )
-    )
-    _add_edges(graph, edges)
-
-    records = []
-    for item in dropped:
-        r = item["row"]
-        records.append(
-            {
-                "source_id": ids[r],
-                "osmid": _plain(roads["osmid"].iloc[r]) if "osmid" in roads else None,
-                "highway": None
-                if _is_blank(roads[class_field].iloc[r])
-                else str(roads[class_field].iloc[r]),
-                "reason": item["reason"],
-                "geometry": item["geometry"],
-            }
-        )
-    graph.graph["dropped"] = {
-        "nodes": lost_nodes,
-        "edges": int(len(keep_edge) - keep_edge.sum()),
-        "roads": len({rec["source_id"] for rec in records}),
-        "components": lost_components,
-        "records": records,
-    }
-    logger.info(
-        "road network: %d junctions, %d directed edges kept from %d road lines; dropped %d "
-        "junctions and %d directed edges in %d pieces outside the largest strongly connected "
-        "component, and %d lines without usable geometry",
-        len(kept_idx),
-        len(sel),
-        len(roads),
-        lost_nodes,
-        graph.graph["dropped"]["edges"],
-        lost_components,
-        sum(1 for item in dropped if item["reason"] != _REASON_SCC),
-    )
-    if verbose:
-        for rec in records:
-            logger.info("dropped road %s (%s): %s", rec["source_id"], rec["highway"], rec["reason"])
+    _report(graph, len(edges.pos), len(roads), verbose)
+    # the millions of dicts were made with the collector paused: let it see them once now,
+    # rather than in passes during the first queries (the first query is as fast as the tenth)
+    gc.collect()
     return graph
 
 
-def _add_edges(graph: nx.MultiDiGraph, edges: Any) -> None:
-    """Add ``(u, v, data)`` edges with integer keys 0, 1, … per node pair.
+def _keep_all(edges: _Directed, n_nodes: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Every drivable piece (``keep="all"``): the junctions that some edge uses."""
+    if len(edges.pos) == 0:
+        raise DataError(
+            "roads: 没有可用的道路 — no usable road lines (all empty or zero-length). "
+            "解决 Fix: check the roads layer's geometry."
+        )
+    nodes_kept = np.zeros(n_nodes, dtype=bool)
+    nodes_kept[edges.tail] = True
+    nodes_kept[edges.head] = True
+    return nodes_kept, {"nodes": 0, "edges": 0, "components": 0}
 
-    The same result as ``graph.add_edges_from(edges)`` on a graph that has all the nodes and no
-    edges yet, written straight into networkx's adjacency dicts because ``add_edges_from``
-    costs about four times as much on a million edges.
-    """
-    succ, pred = graph._succ, graph._pred
-    enabled = gc.isenabled()
-    gc.disable()  # millions of new dicts would trigger full collections for nothing
-    try:
-        for u, v, data in edges:
-            out = succ[u]
-            keydict = out.get(v)
-            if keydict is None:
-                keydict = {0: data}
-                out[v] = keydict
-                pred[v][u] = keydict
-            else:
-                keydict[len(keydict)] = data
-    finally:
-        if enabled:
-            gc.enable()
-    nx._clear_cache(graph)
+
+def _check_handover(graph: RoadGraph, keys: np.ndarray, edges: _Directed) -> None:
+    """The prebuilt dicts landed where networkx reads them (successors are successors)."""
+    if not len(edges.pos):
+        return
+    u, v = keys[edges.tail[0]], keys[edges.head[0]]
+    if not graph.has_edge(u, v) or v not in set(graph.successors(u)):
+        raise RuntimeError("networkx took the prebuilt adjacency in another order")
+
+
+def _engine(
+    lines: _Lines,
+    ids: np.ndarray,
+    classes: np.ndarray,
+    keys: np.ndarray,
+    node_xy: np.ndarray,
+    nodes_kept: np.ndarray,
+    edges: _Directed,
+    travel: np.ndarray,
+    geoms: np.ndarray,
+    direction: np.ndarray,
+    crs: pyproj.CRS,
+    speeds: dict[str, float],
+) -> NetworkEngine:
+    """The routing engine from the build's arrays (same node order as the graph)."""
+    kept = np.flatnonzero(nodes_kept)
+    renumber = np.full(len(keys), -1, dtype=np.int64)
+    renumber[kept] = np.arange(len(kept))
+    return NetworkEngine.from_arrays(
+        nodes=keys[kept].tolist(),
+        x=node_xy[kept, 0],
+        y=node_xy[kept, 1],
+        tail=renumber[edges.tail],
+        head=renumber[edges.head],
+        time=travel[edges.pos],
+        geometry=geoms,
+        road=edges.pos,
+        twin=_twins(edges, direction),
+        info={"source_id": ids[lines.row[edges.pos]], "highway": classes[edges.pos]},
+        crs=crs,
+        default_kmh=speeds["default"],
+    )
 
 
 def dropped_roads(graph: nx.MultiDiGraph) -> gpd.GeoDataFrame:

@@ -36,6 +36,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import pyproj
@@ -50,16 +51,22 @@ __all__ = [
     "centroids",
     "clean_polygons",
     "ellipsoidal_area",
+    "intersect_each",
     "intersect_pairs",
     "lonlat",
     "lonlat_scale",
-    "polygonal",
+    "overlay_each",
+    "polygon_difference",
+    "polygon_intersection",
+    "polygon_parts",
+    "polygonal_each",
     "polygonal_part",
     "robust_op",
     "round_to_grid",
     "subtract_each",
     "union_all",
     "union_parts",
+    "union_polygons",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +77,17 @@ M2_PER_MU = 10_000.0 / 15.0
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 _CHUNK = 1024  # small chunks keep the worker threads' temporaries (and heap holes) small
 _THREADS = min(2, os.cpu_count() or 1)
+
+
+def _is_valid(geoms: object) -> np.ndarray:
+    """GEOS validity, safe in worker threads.
+
+    ``shapely.is_valid`` wraps the GEOS call in :class:`warnings.catch_warnings`, which is not
+    thread-safe: called from the overlay's worker threads it swaps the process-wide warning
+    filters under the main thread, whose own warnings (e.g. a stage reported skipped) are then
+    lost. The ufunc itself raises no Python warning, so it is called directly.
+    """
+    return shapely.lib.is_valid(geoms)
 
 
 def _as_array(geoms: object) -> np.ndarray:
@@ -98,7 +116,7 @@ def round_to_grid(geoms: np.ndarray, grid_size: float) -> np.ndarray:
     return shapely.transform(arr, lambda xy: np.round(xy / grid_size) * grid_size + 0.0)
 
 
-def polygonal(geoms: object) -> np.ndarray:
+def polygonal_each(geoms: object) -> np.ndarray:
     """The polygonal part of each geometry (Polygon/MultiPolygon, or ``None`` when none).
 
     Lines and points produced by an overlay (shared edges, touching corners) are dropped;
@@ -121,6 +139,9 @@ def polygonal(geoms: object) -> np.ndarray:
             merged = shapely.multipolygons(polys, indices=np.searchsorted(holders, pos))
             out[mixed[holders]] = merged
     return out
+
+
+polygonal = polygonal_each  # the former name, kept for callers inside the package
 
 
 def _polygons_of(collections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,20 +181,20 @@ def clean_polygons(geoms: object, *, grid_size: float = 1e-4) -> np.ndarray:
     if not present.any():
         return out
     idx = np.flatnonzero(present)
-    work = polygonal(arr[idx])
+    work = polygonal_each(arr[idx])
     has = np.not_equal(work, None)
     idx, work = idx[has], work[has]
     bad = ~np.concatenate(
         [
             np.empty(0, dtype=bool),
-            *_map(lambda rows: shapely.is_valid(work[rows]), len(work), _THREADS),
+            *_map(lambda rows: _is_valid(work[rows]), len(work), _THREADS),
         ]
     )
     if bad.any():
         logger.debug("repairing %d invalid polygon(s) with make_valid", int(bad.sum()))
-        fixed = polygonal(shapely.make_valid(work[bad]))
+        fixed = polygonal_each(shapely.make_valid(work[bad]))
         if grid_size > 0:
-            fixed = polygonal(
+            fixed = polygonal_each(
                 [None if g is None else shapely.set_precision(g, grid_size) for g in fixed]
             )
         work[bad] = fixed
@@ -233,6 +254,94 @@ def polygonal_part(g: shapely.Geometry | None) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+def polygon_parts(g: shapely.Geometry | None, *, min_area: float = 0.0) -> list[shapely.Geometry]:
+    """The polygons of one geometry's polygonal part with at least ``min_area`` (m²)."""
+    part = polygonal_part(g)
+    return [p for p in shapely.get_parts(part) if p.area >= min_area]
+
+
+def overlay_each(
+    op: Callable[..., np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    grid_size: float = 1e-4,
+    snap_rounding: bool = False,
+) -> np.ndarray:
+    """``op(a[i], b[i])`` for every i (``shapely.intersection``, ``difference``, ``union``)
+    that never raises a topology error: a failing batch is redone pair by pair with
+    snap-rounding on ``grid_size``, then on repaired inputs (raw results, not only polygons).
+    """
+    return _robust(op, _as_array(a), _as_array(b), grid_size, snap_rounding)
+
+
+def intersect_each(
+    a: np.ndarray,
+    b: object,
+    *,
+    grid_size: float = 1e-4,
+    snap_rounding: bool = False,
+) -> np.ndarray:
+    """The polygonal part of ``a[i] ∩ b[i]`` (``b`` one geometry or one per ``a``), ``None``
+    where nothing polygonal is left; robust as :func:`overlay_each`."""
+    a = _as_array(a)
+    if isinstance(b, shapely.Geometry):
+        b = np.full(len(a), b, dtype=object)
+    return polygonal_each(
+        overlay_each(shapely.intersection, a, b, grid_size=grid_size, snap_rounding=snap_rounding)
+    )
+
+
+def _one(op: Callable[..., object], a: shapely.Geometry, b: shapely.Geometry, grid_size: float):
+    out = _robust(op, np.array([a], dtype=object), np.array([b], dtype=object), grid_size, False)
+    return polygonal_part(out[0])
+
+
+def polygon_intersection(
+    a: shapely.Geometry, b: shapely.Geometry, *, grid_size: float = 1e-4
+) -> shapely.Geometry:
+    """``a ∩ b`` as one (Multi)Polygon, possibly empty; robust as :func:`overlay_each`."""
+    return _one(shapely.intersection, a, b, grid_size)
+
+
+def polygon_difference(
+    a: shapely.Geometry, *others: shapely.Geometry, grid_size: float = 1e-4
+) -> shapely.Geometry:
+    """``a`` minus each of ``others`` in turn, as one (Multi)Polygon, possibly empty; robust
+    as :func:`overlay_each`."""
+    out = polygonal_part(a)
+    for b in others:
+        if out.is_empty:
+            break
+        if b is None or b.is_empty:
+            continue
+        out = _one(shapely.difference, out, b, grid_size)
+    return out
+
+
+def union_polygons(geoms: object, *, grid_size: float = 1e-4) -> shapely.Geometry:
+    """The union of the polygonal parts of ``geoms`` as one (Multi)Polygon, possibly empty.
+
+    Missing and empty geometries are skipped, invalid ones repaired with ``make_valid``; a
+    union GEOS cannot compute is redone with snap-rounding on ``grid_size``.
+    """
+    arr = np.asarray(
+        [g for g in _as_array(geoms) if g is not None and not shapely.is_empty(g)], dtype=object
+    )
+    if not len(arr):
+        return shapely.Polygon()
+    bad = ~_is_valid(arr)
+    if bad.any():
+        arr[bad] = shapely.make_valid(arr[bad])
+    polys = [p for p in (polygonal_part(g) for g in arr) if not p.is_empty]
+    if not polys:
+        return shapely.Polygon()
+    try:
+        return polygonal_part(shapely.union_all(polys))
+    except GEOSException:
+        return polygonal_part(shapely.union_all(polys, grid_size=grid_size))
+
+
 def robust_op(
     op: Callable[..., object], a: shapely.Geometry, b: shapely.Geometry, *, grid_size: float = 1e-4
 ) -> shapely.Geometry:
@@ -240,7 +349,7 @@ def robust_op(
     topology error: on failure it is redone with snap-rounding on ``grid_size``, then on
     repaired inputs; the result's polygonal part is returned."""
     out = _robust(op, np.array([a], dtype=object), np.array([b], dtype=object), grid_size, False)
-    return union_all(polygonal(out), grid_size=grid_size)
+    return union_all(polygonal_each(out), grid_size=grid_size)
 
 
 def _chunks(n: int, threads: int) -> list[np.ndarray]:
@@ -361,61 +470,115 @@ def intersect_pairs(
         e = np.empty(0, dtype=np.intp)
         empty = (e, e.copy(), np.empty(0, dtype=object), np.empty(0))
         return (*empty, np.empty((0, 2)), np.zeros(0, dtype=bool)) if with_centroids else empty
-    if tree is None:
-        tree = shapely.STRtree(right)
-    # Left polygons are prepared one chunk at a time and released after it: lasting
-    # prepared polygons would hold their indexes (~1.7 kB each) in memory. A polygon object
-    # that appears twice (or on both sides) could be released by one thread while another
-    # uses it: then none is prepared (the tree query still prepares each for the moment).
-    own = {id(g) for g in left}
-    per_chunk = len(own) == len(left) and own.isdisjoint(id(g) for g in right)
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    vertex_lock = threading.Lock()
-    vertex_index: list[_Vertices] = []
+    job = _PairJob(
+        left,
+        right,
+        tree=shapely.STRtree(right) if tree is None else tree,
+        keep_pair=keep_pair,
+        grid_size=grid_size,
+        snap_rounding=snap_rounding,
+        threads=threads,
+    )
+    return job.run(6 if with_centroids else 4)
 
-    def vertices() -> _Vertices:
-        with vertex_lock:  # built once, by the first chunk that needs it
-            if not vertex_index:
-                vertex_index.append(_Vertices(right))
-            return vertex_index[0]
 
-    fast = not snap_rounding  # snap-rounded results come from GEOS only
-    rings_r: Future[_clip.Rings] = Future()
-    if fast:
-        _clip.warm_up(once=True)  # the one-time compile, before the threads start
-        if pool is None:
-            rings_r.set_result(_clip.rings(right))
-        else:
-            rings_r = pool.submit(_clip.rings, right)
-        rings_l = _clip.rings(left)
-        area_l = shapely.area(left)
-        area_r = shapely.area(right)
+class _PairJob:
+    """The state :func:`intersect_pairs` shares across its chunks (one call, then dropped).
 
-    def work(rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        if fast:
-            il, ir = tree.query(left[rows])  # bounding boxes: the clipper decides exactly
-            il = rows[il]
-        else:
-            il, ir = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    Stages per chunk of left polygons: candidate pairs from the tree (:meth:`candidates`),
+    the exact convex clipper (:meth:`clipped`), then GEOS for the rest (:meth:`overlaid`),
+    and the pieces sorted (:meth:`chunk`).
+    """
+
+    def __init__(
+        self,
+        left: np.ndarray,
+        right: np.ndarray,
+        *,
+        tree: shapely.STRtree,
+        keep_pair: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+        grid_size: float,
+        snap_rounding: bool,
+        threads: int,
+    ) -> None:
+        self.left, self.right, self.tree, self.keep_pair = left, right, tree, keep_pair
+        self.grid_size, self.snap_rounding = grid_size, snap_rounding
+        # Left polygons are prepared one chunk at a time and released after it: lasting
+        # prepared polygons would hold their indexes (~1.7 kB each) in memory. A polygon
+        # object that appears twice (or on both sides) could be released by one thread while
+        # another uses it: then none is prepared (the tree query still prepares each for the
+        # moment).
+        own = {id(g) for g in left}
+        self.per_chunk = len(own) == len(left) and own.isdisjoint(id(g) for g in right)
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        self._vertex_lock = threading.Lock()
+        self._vertex_index: list[_Vertices] = []
+        self.fast = not snap_rounding  # snap-rounded results come from GEOS only
+        self.rings_r: Future[_clip.Rings] = Future()
+        if self.fast:
+            _clip.warm_up(once=True)  # the one-time compile, before the threads start
+            if self.pool is None:
+                self.rings_r.set_result(_clip.rings(right))
+            else:
+                self.rings_r = self.pool.submit(_clip.rings, right)
+            self.rings_l = _clip.rings(left)
+            self.area_l = shapely.area(left)
+            self.area_r = shapely.area(right)
+
+    def vertices(self) -> _Vertices:
+        """The right polygons' vertex index, built once by the first chunk that needs it."""
+        with self._vertex_lock:
+            if not self._vertex_index:
+                self._vertex_index.append(_Vertices(self.right))
+            return self._vertex_index[0]
+
+    def run(self, parts: int) -> tuple[np.ndarray, ...]:
+        """Every chunk on the threads; the first ``parts`` outputs joined in chunk order."""
+        try:
+            results = _map(self.chunk, len(self.left), self.threads, pool=self.pool)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+        chunks = [list(r) for r in results]
+        del results
+        out = []
+        for k in range(parts):
+            out.append(np.concatenate([c[k] for c in chunks]))
+            for c in chunks:  # each chunk's part freed once joined
+                c[k] = None
+        return tuple(out)
+
+    def candidates(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs whose bounding boxes meet (the clipper decides exactly) on the fast path."""
+        if not self.fast:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        il, ir = self.tree.query(self.left[rows])
+        return rows[il], ir
+
+    def chunk(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The pieces of the left polygons ``rows``: ``(il, ir, pieces, area, xy, inside)``."""
+        left, right = self.left, self.right
+        il, ir = self.candidates(rows)
         mine = left[rows][:0]
         try:
-            if not fast:
-                mine = left[rows] if per_chunk else mine
+            if not self.fast:
+                mine = left[rows] if self.per_chunk else mine
                 mine = mine[~shapely.is_prepared(mine)]
                 shapely.prepare(mine)
-                il, ir = tree.query(left[rows], predicate="intersects")
+                il, ir = self.tree.query(left[rows], predicate="intersects")
                 il = rows[il]
-            if keep_pair is not None and len(il):
-                mask = keep_pair(il, ir)
+            if self.keep_pair is not None and len(il):
+                mask = self.keep_pair(il, ir)
                 il, ir = il[mask], ir[mask]
             n = len(il)
             out = np.empty(n, dtype=object)
             area = np.full(n, np.nan)
             xy = np.full((n, 2), np.nan)
             inside = np.zeros(n, dtype=bool)
-            if fast:
-                rest = clipped(il, ir, out, area, xy, inside)
-                if len(rest) and per_chunk:
+            if self.fast:
+                rest = self.clipped(il, ir, out, area, xy, inside)
+                if len(rest) and self.per_chunk:
                     mine = np.unique(il[rest])
                     mine = left[mine[~shapely.is_prepared(left[mine])]]
                     shapely.prepare(mine)
@@ -424,7 +587,7 @@ def intersect_pairs(
             else:
                 rest = np.arange(n)
             if len(rest):
-                overlaid(il, ir, rest, out)
+                self.overlaid(il, ir, rest, out)
         finally:
             shapely.destroy_prepared(mine)
         todo = np.flatnonzero(np.isnan(area) & np.not_equal(out, None))
@@ -435,9 +598,9 @@ def intersect_pairs(
         found = found[order]
         return il[found], ir[found], out[found], area[found], xy[found], inside[found]
 
-    def overlaid(il: np.ndarray, ir: np.ndarray, rest: np.ndarray, out: np.ndarray) -> None:
+    def overlaid(self, il: np.ndarray, ir: np.ndarray, rest: np.ndarray, out: np.ndarray) -> None:
         """The GEOS path for pairs ``rest`` (which intersect) into ``out``."""
-        a, b = left[il[rest]], right[ir[rest]]
+        a, b = self.left[il[rest]], self.right[ir[rest]]
         a_covers = shapely.covers(a, b)
         out[rest[a_covers]] = b[a_covers]
         keep = np.flatnonzero(~a_covers)
@@ -450,15 +613,17 @@ def intersect_pairs(
         keep = np.flatnonzero(~b_covers)
         rest, a, b = rest[keep], a[keep], b[keep]
         if len(rest):
-            shared = vertices().shared(left, il[rest], ir[rest])
+            shared = self.vertices().shared(self.left, il[rest], ir[rest])
             if shared.any():
                 touch = np.flatnonzero(shared)[shapely.touches(a[shared], b[shared])]
                 keep = np.setdiff1d(np.arange(len(rest)), touch, assume_unique=True)
                 rest, a, b = rest[keep], a[keep], b[keep]
         if len(rest):
-            out[rest] = polygonal(_robust(shapely.intersection, a, b, grid_size, snap_rounding))
+            cut = _robust(shapely.intersection, a, b, self.grid_size, self.snap_rounding)
+            out[rest] = polygonal_each(cut)
 
     def clipped(
+        self,
         il: np.ndarray,
         ir: np.ndarray,
         out: np.ndarray,
@@ -467,12 +632,13 @@ def intersect_pairs(
         inside: np.ndarray,
     ) -> np.ndarray:
         """Clip the pairs the fast path takes into the outputs; the rows left to GEOS."""
-        r = rings_r.result()
+        r, rings_l = self.rings_r.result(), self.rings_l
         subject_l = rings_l.start[il + 1] > rings_l.start[il]
         subject_r = r.start[ir + 1] > r.start[ir]
         by_right = (r.orient[ir] != 0) & subject_l  # the right polygon clips the left
         by_left = ~by_right & (rings_l.orient[il] != 0) & subject_r
         to_geos = ~(by_right | by_left)
+        left, right, area_l, area_r = self.left, self.right, self.area_l, self.area_r
         for sel, subject, i_s, clip, i_c, s_geoms, c_geoms, s_area, c_area in (
             (np.flatnonzero(by_right), rings_l, il, r, ir, left, right, area_l, area_r),
             (np.flatnonzero(by_left), r, ir, rings_l, il, right, left, area_r, area_l),
@@ -497,20 +663,6 @@ def intersect_pairs(
             inside[sel] = res.inside
         return np.flatnonzero(to_geos)
 
-    try:
-        results = _map(work, len(left), threads, pool=pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    chunks = [list(r) for r in results]
-    del results
-    parts = []
-    for k in range(6 if with_centroids else 4):
-        parts.append(np.concatenate([c[k] for c in chunks]))
-        for c in chunks:  # each chunk's part freed once joined
-            c[k] = None
-    return tuple(parts)
-
 
 def subtract_each(
     geoms: np.ndarray,
@@ -522,6 +674,13 @@ def subtract_each(
     threads: int = _THREADS,
 ) -> np.ndarray:
     """Each geometry minus every ``other`` polygon it meets (``None`` when nothing is left).
+
+    Only the others whose interior meets a geometry's interior are subtracted: the pairs
+    are found by the tree's bounding boxes, then decided exactly by the compiled convex
+    clipper where it takes the pair (no area in common, or one inside the other) and by
+    one DE-9IM ``relate`` otherwise (see :func:`overlapping_pairs`). A geometry covered by
+    one other is gone without an overlay; the others are subtracted one at a time, all
+    geometries' k-th other at once (vectorised, on threads).
 
     Parameters
     ----------
@@ -542,15 +701,12 @@ def subtract_each(
     others = _as_array(others)
     if len(out) == 0 or len(others) == 0:
         return out
-    tree = shapely.STRtree(others)
-    ig, io = tree.query(out, predicate="intersects")
+    ig, io, covered = overlapping_pairs(out, others, snap_rounding=snap_rounding, threads=threads)
+    out[covered] = None
+    keep = ~covered[ig]
+    ig, io = ig[keep], io[keep]
     if len(ig) == 0:
         return out
-    covered = shapely.covered_by(out[ig], others[io])
-    out[np.unique(ig[covered])] = None
-    alive = np.not_equal(out, None)
-    keep = alive[ig] & ~covered
-    ig, io = ig[keep], io[keep]
     key = io if rank is None else np.asarray(rank)[io]
     order = np.lexsort((key, ig))
     ig, io = ig[order], io[order]
@@ -558,25 +714,26 @@ def subtract_each(
     first = np.r_[True, ig[1:] != ig[:-1]]
     starts = np.maximum.accumulate(np.where(first, np.arange(len(ig)), 0))
     step = np.arange(len(ig)) - starts
-    for k in range(int(step.max()) + 1 if len(step) else 0):
+    for k in range(int(step.max()) + 1):
         sel = step == k
         gi, oi = ig[sel], io[sel]
-        live = np.array([out[i] is not None for i in gi], dtype=bool)
+        live = np.not_equal(out[gi], None)
         gi, oi = gi[live], oi[live]
         if len(gi) == 0:
             continue
 
         def work(rows: np.ndarray, gi: np.ndarray = gi, oi: np.ndarray = oi) -> np.ndarray:
-            return polygonal(
+            res = polygonal_each(
                 _robust(
                     shapely.difference, out[gi[rows]], others[oi[rows]], grid_size, snap_rounding
                 )
             )
+            has = np.not_equal(res, None)
+            has[has] = shapely.area(res[has]) > 0
+            res[~has] = None
+            return res
 
-        res = np.concatenate(_map(work, len(gi), threads))
-        area = np.array([0.0 if g is None else shapely.area(g) for g in res])
-        res[area <= 0] = None
-        out[gi] = res
+        out[gi] = np.concatenate(_map(work, len(gi), threads))
     return out
 
 
@@ -589,7 +746,7 @@ def union_all(geoms: object, *, grid_size: float = 1e-4) -> shapely.Geometry:
         result = shapely.union_all(arr)
     except GEOSException:
         result = shapely.union_all(shapely.make_valid(arr), grid_size=grid_size)
-    parts = polygonal([result])[0]
+    parts = polygonal_each([result])[0]
     return shapely.Polygon() if parts is None else parts
 
 
@@ -805,3 +962,268 @@ def lonlat_scale(
         for i in range(0, len(arr), 1 << 16):  # in blocks: small temporaries
             scale[i : i + (1 << 16)] = grid(xy[i : i + (1 << 16), 0], xy[i : i + (1 << 16), 1])
     return lon, lat, np.asarray(scale)
+
+
+# --------------------------------------------------------------------------- subtraction kernels
+# (``overlapping_pairs`` and ``split_outside`` serve :func:`subtract_each` and the plan-mismatch
+# conflicts: each construction parcel of one plan outside the other plan's construction land.)
+
+
+def _decide_convex(
+    geoms: np.ndarray, others: np.ndarray, ig: np.ndarray, io: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs the exact convex clipper decides: ``(decided, overlap, covered)`` masks.
+
+    ``overlap``: the two share area; ``covered``: ``geoms[ig]`` lies inside ``others[io]``.
+    A pair the clipper does not take is left undecided (``decided`` False).
+    """
+    _clip.warm_up(once=True)
+    rg, ro = _clip.rings(geoms), _clip.rings(others)
+    n = len(ig)
+    decided = np.zeros(n, dtype=bool)
+    overlap = np.zeros(n, dtype=bool)
+    covered = np.zeros(n, dtype=bool)
+    single_g = rg.start[ig + 1] > rg.start[ig]
+    single_o = ro.start[io + 1] > ro.start[io]
+    by_other = (ro.orient[io] != 0) & single_g  # the other (convex) clips the geometry
+    by_geom = ~by_other & (rg.orient[ig] != 0) & single_o
+    for sel, subject, i_s, clip, i_c, geom_in in (
+        (np.flatnonzero(by_other), rg, ig, ro, io, _clip.SUBJECT_IN),
+        (np.flatnonzero(by_geom), ro, io, rg, ig, _clip.CLIP_IN),
+    ):
+        if len(sel) == 0:
+            continue
+        status = _clip.clip_rows(subject, i_s[sel], clip, i_c[sel]).status
+        done = status != _clip.NOT_DONE
+        decided[sel[done]] = True
+        overlap[sel] = done & (status != _clip.EMPTY)
+        covered[sel] = status == geom_in
+    return decided, overlap, covered
+
+
+def overlapping_pairs(
+    geoms: np.ndarray,
+    others: np.ndarray,
+    *,
+    tree: shapely.STRtree | None = None,
+    snap_rounding: bool = False,
+    threads: int = _THREADS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs of a geometry and an other polygon whose interiors meet (they share area).
+
+    The tree's bounding boxes give the candidates; a pair the compiled convex clipper takes
+    (one polygon strictly convex, the other a polygon without holes) is decided there,
+    exactly; every other pair by one DE-9IM ``relate`` (interiors meet; the geometry has no
+    point outside the other). Pairs that only touch (neighbours in a coverage) are not kept.
+
+    Parameters
+    ----------
+    geoms, others
+        Cleaned polygons (:func:`clean_polygons`; no ``None``).
+    tree
+        An ``STRtree`` of ``others``, when the caller reuses one.
+    snap_rounding
+        Decide every pair with ``relate`` (as the snap-rounded overlays are GEOS's only).
+    threads
+        Worker threads.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(i_geom, i_other, covered)``: the overlapping pairs (sorted by geometry) and, per
+        geometry, whether one other alone covers it.
+    """
+    geoms, others = _as_array(geoms), _as_array(others)
+    covered = np.zeros(len(geoms), dtype=bool)
+    if len(geoms) == 0 or len(others) == 0:
+        e = np.empty(0, dtype=np.intp)
+        return e, e.copy(), covered
+    if tree is None:
+        tree = shapely.STRtree(others)
+    ig, io = tree.query(geoms)
+    keep = np.zeros(len(ig), dtype=bool)
+    inside = np.zeros(len(ig), dtype=bool)
+    if snap_rounding:
+        todo = np.arange(len(ig))
+    else:
+        decided, keep, inside = _decide_convex(geoms, others, ig, io)
+        todo = np.flatnonzero(~decided)
+    if len(todo):
+
+        def relate(rows: np.ndarray) -> np.ndarray:
+            return shapely.relate(geoms[ig[todo[rows]]], others[io[todo[rows]]])
+
+        matrix = np.concatenate(_map(relate, len(todo), threads)).astype("U9")
+        cells = matrix.view("U1").reshape(-1, 9)
+        keep[todo] = cells[:, 0] != "F"  # interior ∩ interior
+        inside[todo] = keep[todo] & (cells[:, 2] == "F") & (cells[:, 5] == "F")
+    covered[ig[inside]] = True
+    return ig[keep], io[keep], covered
+
+
+_BAND = 8192  # polygons per band of a coverage validation on threads
+
+
+class Split(NamedTuple):
+    """The result of :func:`split_outside`.
+
+    Attributes
+    ----------
+    i_geom, i_other, pieces, areas, centroids, inside
+        The split pieces: ``geoms[i_geom]`` minus the removed others, inside
+        ``others[i_other]`` (never a removed one), with their areas and, where known, their
+        area centroids (NaN where not) and whether each is certified inside its piece.
+    i_rest, rest
+        What of ``geoms[i_rest]`` lies outside every other polygon.
+    """
+
+    i_geom: np.ndarray
+    i_other: np.ndarray
+    pieces: np.ndarray
+    areas: np.ndarray
+    centroids: np.ndarray
+    inside: np.ndarray
+    i_rest: np.ndarray
+    rest: np.ndarray
+
+
+def non_overlapping(geoms: np.ndarray, *, threads: int = _THREADS) -> np.ndarray:
+    """Per polygon: False where GEOS's coverage validation flags an edge of it.
+
+    The validation (exact: no gap tolerance) flags the edges of a polygon that lie in or
+    cross another's interior or do not match its neighbours' edges exactly, so of two
+    polygons that share area at least one is flagged (the inner one of two nested polygons,
+    both of two crossing or equal ones): polygons none of which is flagged share no area —
+    the certificate :func:`split_outside` takes for the polygons one geometry meets.
+    Polygons of a coverage that is not noded (a vertex of one on an edge of its neighbour)
+    are flagged too, conservatively. Many polygons are validated in bands of x (each band
+    with every polygon whose box reaches into it, so two polygons that share area are
+    validated together in at least one band) on *threads* threads.
+    """
+    arr = _as_array(geoms)
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    validate = getattr(shapely, "coverage_invalid_edges", None)  # shapely >= 2.1, GEOS >= 3.12
+    try:
+        if validate is None:
+            raise shapely.errors.UnsupportedGEOSVersionError("coverage_invalid_edges")
+        if threads <= 1 or len(arr) < 4 * _BAND:
+            return np.asarray(shapely.is_empty(validate(arr)), dtype=bool)
+        box = shapely.bounds(arr)
+        cuts = np.linspace(box[:, 0].min(), box[:, 2].max(), len(arr) // _BAND + 1)
+        bands = [
+            np.flatnonzero((box[:, 2] >= cuts[i]) & (box[:, 0] <= cuts[i + 1]))
+            for i in range(len(cuts) - 1)
+        ]
+        with ThreadPoolExecutor(threads) as pool:  # GEOS validates without the GIL
+            flagged = list(pool.map(lambda rows: ~shapely.is_empty(validate(arr[rows])), bands))
+    except (GEOSException, shapely.errors.UnsupportedGEOSVersionError):
+        return np.zeros(len(arr), dtype=bool)  # no certificate: the general path everywhere
+    clean = np.ones(len(arr), dtype=bool)
+    for rows, bad in zip(bands, flagged, strict=True):
+        clean[rows[bad]] = False
+    return clean
+
+
+def split_outside(
+    geoms: np.ndarray,
+    others: np.ndarray,
+    *,
+    removed: np.ndarray,
+    rank: np.ndarray | None = None,
+    grid_size: float = 1e-4,
+    snap_rounding: bool = False,
+    threads: int = _THREADS,
+) -> Split:
+    """Each geometry minus the ``removed`` others, split by the other others it meets.
+
+    The plan-mismatch overlay: a plan's construction parcels (``geoms``) minus the other
+    plan's construction land (``others[removed]``), cut by each of the other plan's parcels
+    of another kind, plus what lies outside the other plan altogether. Where the other plan
+    is a coverage (its parcels do not overlap, as :func:`non_overlapping` certifies for the
+    parcels a geometry meets), ``(g − removed) ∩ o`` is ``g ∩ o`` for a kept parcel ``o`` —
+    one pairwise intersection, exact from the compiled clipper for convex pairs — and
+    nothing lies outside when the pieces' areas add up to the geometry's. Only the
+    geometries a parcel of another plan overlaps without that certificate take the general
+    path: :func:`subtract_each` of the removed others, then :func:`intersect_pairs` with the
+    kept ones and :func:`subtract_each` of them.
+
+    Parameters
+    ----------
+    geoms, others
+        Cleaned polygons.
+    removed
+        Boolean mask over ``others``: the polygons subtracted (no pieces are made with them).
+    rank
+        A canonical order of ``others`` (see :func:`subtract_each`).
+    grid_size, snap_rounding, threads
+        See :func:`intersect_pairs`.
+
+    Returns
+    -------
+    Split
+        The pieces and what is left outside (both positive area), sorted by geometry.
+    """
+    geoms, others = _as_array(geoms), _as_array(others)
+    removed = np.asarray(removed, dtype=bool).reshape(-1)
+    rank = np.arange(len(others)) if rank is None else np.asarray(rank)
+    opts = {"grid_size": grid_size, "snap_rounding": snap_rounding, "threads": threads}
+    if removed.all():  # nothing to split by: what is left outside the others
+        left = subtract_each(geoms, others, rank=rank, **opts)
+        i_r = np.flatnonzero(np.not_equal(left, None))
+        e = np.empty(0, dtype=np.intp)
+        return Split(
+            e,
+            e.copy(),
+            np.empty(0, dtype=object),
+            np.empty(0),
+            np.empty((0, 2)),
+            np.zeros(0, dtype=bool),
+            i_r,
+            left[i_r],
+        )
+    ig, io, pieces, areas, xy, inside = intersect_pairs(geoms, others, with_centroids=True, **opts)
+    fast = np.ones(len(geoms), dtype=bool)
+    if snap_rounding:
+        fast[:] = False
+    elif len(io):
+        partners = np.unique(io)
+        clean = np.zeros(len(others), dtype=bool)
+        clean[partners] = non_overlapping(others[partners], threads=threads)
+        fast[ig[~clean[io]]] = False
+    parts: list[tuple[np.ndarray, ...]] = []
+    rests: list[tuple[np.ndarray, np.ndarray]] = []
+    # certified geometries: the pairwise pieces with kept others, and what the others leave
+    take = fast[ig] & ~removed[io]
+    parts.append((ig[take], io[take], pieces[take], areas[take], xy[take], inside[take]))
+    own = shapely.area(geoms)
+    met = np.bincount(ig[fast[ig]], weights=areas[fast[ig]], minlength=len(geoms))
+    open_ = np.flatnonzero(fast & (own - met > 1e-9 * own))
+    if len(open_):
+        left = subtract_each(geoms[open_], others, rank=rank, **opts)
+        has = np.not_equal(left, None)
+        rests.append((open_[has], left[has]))
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        kept = np.flatnonzero(~removed)
+        cut = subtract_each(geoms[slow], others[removed], rank=rank[removed], **opts)
+        has = np.not_equal(cut, None)
+        slow, cut = slow[has], cut[has]
+        if len(slow) and len(kept):
+            ja, jb, g, a, c, s = intersect_pairs(cut, others[kept], with_centroids=True, **opts)
+            parts.append((slow[ja], kept[jb], g, a, c, s))
+            cut = subtract_each(cut, others[kept], rank=rank[kept], **opts)
+            has = np.not_equal(cut, None)
+            slow, cut = slow[has], cut[has]
+        rests.append((slow, cut))
+    i_g, i_o, pc, ar, ce, ins = (np.concatenate(k) for k in zip(*parts, strict=True))
+    order = np.lexsort((i_o, i_g))
+    if rests:
+        i_r = np.concatenate([r[0] for r in rests])
+        rest = np.concatenate([r[1] for r in rests])
+    else:
+        i_r, rest = np.empty(0, dtype=np.intp), np.empty(0, dtype=object)
+    by = np.argsort(i_r, kind="stable")
+    return Split(
+        i_g[order], i_o[order], pc[order], ar[order], ce[order], ins[order], i_r[by], rest[by]
+    )

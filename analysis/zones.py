@@ -36,9 +36,7 @@ Every polygon carries a bilingual ``reason`` (中文 first). Ecological land is 
 from __future__ import annotations
 
 import logging
-import math
-import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -49,10 +47,17 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from fiveplans.analysis import overlay
-from fiveplans.errors import ConfigError, DataError, FiveplansWarning
+from fiveplans.analysis.context import (
+    LayersLike,
+    WorkingLayers,
+    check_range,
+    unresolved_conflicts,
+    working_layers,
+)
+from fiveplans.errors import ConfigError, DataError
+from fiveplans.schema import CITY_PLANS, ZONES
 
 __all__ = [
-    "ECOLOGY_KEYS",
     "ZONES",
     "ZoneOptions",
     "assign_zones",
@@ -63,11 +68,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ZONES = ("built", "development", "control")
-"""Zone names, in the contract's order."""
-
-ECOLOGY_KEYS = ("cluster", "urban", "land_use", "ecology", "infrastructure")
-"""Layer keys whose ``ecological`` legend counts as ecological land (生态用地)."""
 
 _EMPTY = shapely.Polygon()
 _MIN_PART_M2 = 0.01
@@ -141,229 +141,152 @@ class ZoneOptions:
             )
 
 
-def check_range(name: str, value: Any, lo: float, hi: float, unit: str) -> float:
-    """``value`` as a float in ``[lo, hi]``, else :class:`ConfigError` naming ``name``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} = {value!r} is not a number: pass a number in [{lo}, {hi}]")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{name} = {value!r} is not a number: pass a number in [{lo:g}, {hi:g}] {unit}"
-        ) from None
-    if not math.isfinite(x) or not lo <= x <= hi:
-        raise ConfigError(
-            f"{name} = {value!r} is out of range: pass a number in [{lo:g}, {hi:g}] {unit}"
-        )
-    return x
-
-
 # --------------------------------------------------------------------------- geometry helpers
-
-
-polygonal = overlay.polygonal_part  # the polygonal part of one geometry
-
-
-def union_polygons(geoms: Any) -> BaseGeometry:
-    """Union of the polygonal geometries in ``geoms`` (invalid ones repaired)."""
-    arr = np.asarray([g for g in geoms if g is not None and not g.is_empty], dtype=object)
-    if not len(arr):
-        return _EMPTY
-    bad = ~shapely.is_valid(arr)
-    if bad.any():
-        arr[bad] = shapely.make_valid(arr[bad])
-    polys = [polygonal(g) for g in arr]
-    polys = [p for p in polys if not p.is_empty]
-    return shapely.union_all(polys) if polys else _EMPTY
 
 
 def parts_of(g: BaseGeometry) -> list[BaseGeometry]:
     """Polygon parts of ``g`` with area of at least the overlay-noise floor."""
-    g = polygonal(g)
-    return [p for p in shapely.get_parts(g) if p.area >= _MIN_PART_M2]
+    return overlay.polygon_parts(g, min_area=_MIN_PART_M2)
 
 
-def legend_union(gdf: gpd.GeoDataFrame | None, legend: str) -> BaseGeometry:
-    """Union of the features of ``gdf`` whose ``legend`` is ``legend``."""
-    if gdf is None or len(gdf) == 0 or "legend" not in gdf.columns:
-        return _EMPTY
-    return union_polygons(gdf.geometry[gdf["legend"] == legend])
+def _union(geoms: Any) -> BaseGeometry:
+    return overlay.union_polygons(geoms)
 
 
-def boundary_of(layers: Mapping[str, gpd.GeoDataFrame]) -> tuple[BaseGeometry, Any]:
-    """The planning boundary (union of the ``boundary`` layer) and its CRS.
-
-    Raises
-    ------
-    DataError
-        No ``boundary`` layer, an empty one, or one in a geographic CRS.
-    """
-    b = layers.get("boundary")
-    if b is None or len(b) == 0:
-        raise DataError(
-            "layers have no 'boundary' (规划范围): the zones partition the planning boundary; "
-            "load a pilot with `boundary:` set or add a 'boundary' polygon layer"
-        )
-    if b.crs is not None and b.crs.is_geographic:
-        raise DataError(
-            f"the 'boundary' layer is in a geographic CRS ({b.crs.to_string()}): areas need "
-            "metres; reproject the layers to the pilot's projected working CRS first"
-        )
-    geom = union_polygons(b.geometry)
-    if geom.is_empty or geom.area <= 0:
-        raise DataError(
-            "the 'boundary' layer has no polygon with an area: give the planning boundary "
-            "(规划范围) as a polygon"
-        )
-    return geom, b.crs
+def _cut(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    """``a ∩ b`` through the kernel (never a topology error)."""
+    return overlay.polygon_intersection(a, b)
 
 
-def ecological_land(layers: Mapping[str, gpd.GeoDataFrame]) -> BaseGeometry:
-    """Union of legend ``ecological`` over the plans in :data:`ECOLOGY_KEYS`."""
-    return union_polygons(legend_union(layers.get(k), "ecological") for k in ECOLOGY_KEYS)
+def _minus(a: BaseGeometry, *others: BaseGeometry) -> BaseGeometry:
+    """``a`` minus ``others`` through the kernel."""
+    return overlay.polygon_difference(a, *others)
 
 
-def _same_crs(gdf: gpd.GeoDataFrame, crs: Any, what: str) -> gpd.GeoDataFrame:
-    if crs is None or gdf.crs is None or gdf.crs == crs:
-        return gdf
-    logger.info("reprojecting %s from %s to %s", what, gdf.crs, crs)
-    return gdf.to_crs(crs)
-
-
-def _warn_unknown(unknown: list[str]) -> None:
-    if unknown:
-        warnings.warn(
-            f"resolved conflict ids not in the conflicts table (ignored): {', '.join(unknown[:10])}"
-            f"{' …' if len(unknown) > 10 else ''}; check them against the current conflicts "
-            "(ids are stable only on the same inputs)",
-            FiveplansWarning,
-            stacklevel=4,
-        )
-
-
-def unresolved_conflicts(
-    conflicts: gpd.GeoDataFrame | None,
-    resolved: Collection[str] = (),
-    *,
-    crs: Any = None,
-) -> gpd.GeoDataFrame:
-    """The conflict rows whose ``conflict_id`` is not in ``resolved`` (a copy).
+def boundary_of(layers: LayersLike) -> tuple[BaseGeometry, Any]:
+    """The planning boundary (union of the ``boundary`` layer) and the checked working CRS.
 
     Raises
     ------
     DataError
-        The table lacks ``conflict_id`` or a geometry.
+        No ``boundary`` layer or an empty one.
+    CRSError
+        Layers in a geographic or non-metre CRS, or in different CRSs.
     """
-    if conflicts is None or len(conflicts) == 0:
-        _warn_unknown(sorted(set(map(str, resolved))))
-        return gpd.GeoDataFrame(
-            {"conflict_id": pd.Series(dtype=str), "type": pd.Series(dtype=str)},
-            geometry=gpd.GeoSeries([], crs=crs),
-            crs=crs,
-        )
-    if "conflict_id" not in conflicts.columns or not isinstance(conflicts, gpd.GeoDataFrame):
-        raise DataError(
-            "the conflicts table has no 'conflict_id' column or no geometry: pass the table "
-            "returned by fiveplans.analysis.find_conflicts"
-        )
-    ids = set(map(str, resolved))
-    known = set(conflicts["conflict_id"].astype(str))
-    _warn_unknown(sorted(ids - known))
-    keep = ~conflicts["conflict_id"].astype(str).isin(ids)
-    return _same_crs(conflicts.loc[keep].copy(), crs, "the conflicts table")
+    ctx = working_layers(layers)
+    return ctx.boundary(), ctx.crs
+
+
+def ecological_land(layers: LayersLike) -> BaseGeometry:
+    """Union of legend ``ecological`` over every plan (:data:`fiveplans.schema.PROTECTION_PLANS`)."""
+    return working_layers(layers).ecological()
 
 
 # --------------------------------------------------------------------------- the zones
 
 
-def _roads_geometry(layers: Mapping[str, gpd.GeoDataFrame], crs: Any) -> BaseGeometry | None:
-    roads = layers.get("roads")
-    if roads is not None and len(roads):
-        r = _same_crs(roads, crs, "the roads layer")
-        geoms = [g for g in r.geometry if g is not None and not g.is_empty]
-        if geoms:
-            return shapely.union_all(geoms)
-    cur = layers.get("current")
-    if cur is not None and len(cur) and "use" in cur.columns:
-        tr = cur[(cur["legend"] == "construction") & (cur["use"] == "transport")]
-        if len(tr):
-            return union_polygons(_same_crs(tr, crs, "the current layer").geometry)
-    return None
+def _roads_geometry(ctx: WorkingLayers) -> BaseGeometry | None:
+    """The roads (the ``roads`` layer, else the current survey's transport land)."""
+
+    def compute() -> BaseGeometry | None:
+        roads = ctx.get("roads")
+        if roads is not None and len(roads):
+            geoms = [g for g in roads.geometry if g is not None and not g.is_empty]
+            if geoms:
+                return shapely.union_all(geoms)
+        cur = ctx.get("current")
+        if cur is not None and len(cur) and "use" in cur.columns:
+            tr = cur[(cur["legend"] == "construction") & (cur["use"] == "transport")]
+            if len(tr):
+                return _union(tr.geometry)
+        return None
+
+    return ctx.derive("zones.roads", compute)
 
 
 _NO_CURRENT = (
-    "layers have no 'current' (现状, current land-use survey): the built zone (建成区) is the "
-    "existing construction land of that survey; set `current:` in the pilot YAML "
-    "(e.g. {path: status.gpkg, field: DLBM, scheme: gbt21010})"
+    "没有土地利用现状 — layers have no 'current' (现状, current land-use survey): the built zone "
+    "(建成区) is the existing construction land of that survey. 解决 Fix: set `current:` in the "
+    "pilot YAML (e.g. {path: status.gpkg, field: DLBM, scheme: gbt21010})"
 )
 
 
-def _built(
-    layers: Mapping[str, gpd.GeoDataFrame],
-    boundary: BaseGeometry,
-    crs: Any,
-    blocked: BaseGeometry,
-    opts: ZoneOptions,
-) -> tuple[BaseGeometry, BaseGeometry, BaseGeometry]:
-    """(built, scattered existing construction, raw existing construction) in the boundary."""
-    cur = layers.get("current")
+def _existing_construction(ctx: WorkingLayers) -> BaseGeometry:
+    """Construction land of the current survey (现状建设用地), not clipped."""
+    cur = ctx.get("current")
     if cur is None:
         raise DataError(_NO_CURRENT)
     if len(cur) and "legend" not in cur.columns:
         raise DataError(
-            "the 'current' layer has no 'legend' column: the built zone needs the common "
-            "legend; load it through fiveplans.load_pilot (scheme gbt21010) or add the column"
+            "现状图层缺少 legend 字段 — the 'current' layer has no 'legend' column: the built "
+            "zone needs the common legend. 解决 Fix: load it through fiveplans.load_pilot "
+            "(scheme gbt21010) or add the column"
         )
-    cur = _same_crs(cur, crs, "the current layer")
-    every = legend_union(cur, "construction")
-    raw = polygonal(every & boundary)
+    return ctx.legend_union("construction", ("current",))
+
+
+def _closing_fill(
+    every: BaseGeometry, raw: BaseGeometry, boundary: BaseGeometry, blocked: BaseGeometry, r: float
+) -> list[BaseGeometry]:
+    """Land the closing of ``r`` metres adds to the built land (outside ``blocked``)."""
+    # close with the construction just outside the boundary as context, so blocks that
+    # run across the boundary consolidate as they do on the ground, then clip
+    context = _cut(every, shapely.buffer(boundary, 2 * r + 1.0))
+    closed = overlay.polygonal_part(
+        shapely.buffer(shapely.buffer(context, r, quad_segs=8), -r, quad_segs=8)
+    )
+    fill = _minus(_cut(closed, boundary), raw, blocked)
+    return [p for p in parts_of(fill) if p.area >= 1.0]
+
+
+def _built(
+    ctx: WorkingLayers, boundary: BaseGeometry, blocked: BaseGeometry, opts: ZoneOptions
+) -> tuple[BaseGeometry, BaseGeometry, BaseGeometry]:
+    """(built, scattered existing construction, raw existing construction) in the boundary."""
+    every = _existing_construction(ctx)
+    raw = _cut(every, boundary)
     built = raw
     if opts.closing_m > 0 and not raw.is_empty:
-        r = opts.closing_m
-        # close with the construction just outside the boundary as context, so blocks that
-        # run across the boundary consolidate as they do on the ground, then clip
-        context = polygonal(every & shapely.buffer(boundary, 2 * r + 1.0))
-        closed = shapely.buffer(shapely.buffer(context, r, quad_segs=8), -r, quad_segs=8)
-        closed = polygonal(closed)
-        fill = polygonal((closed & boundary) - raw - blocked)
-        fill_parts = parts_of(fill)
-        fill_parts = [p for p in fill_parts if p.area >= 1.0]
+        fill_parts = _closing_fill(every, raw, boundary, blocked, opts.closing_m)
         if fill_parts:
-            built = polygonal(shapely.union_all([raw, *fill_parts]))
+            built = overlay.polygonal_part(shapely.union_all([raw, *fill_parts]))
             logger.info(
-                "closing %.0f m adds %.0f m² to the built zone", r, sum(p.area for p in fill_parts)
+                "closing %.0f m adds %.0f m² to the built zone",
+                opts.closing_m,
+                sum(p.area for p in fill_parts),
             )
     blocks = parts_of(built)
     small = [p for p in blocks if p.area < opts.min_block_m2]
-    if small:
-        scattered = polygonal(shapely.union_all(small) & raw)
-        built = polygonal(shapely.union_all([p for p in blocks if p.area >= opts.min_block_m2]))
-        logger.info(
-            "%d built block(s) below %.0f m² (%.0f m²) left out of the built zone",
-            len(small),
-            opts.min_block_m2,
-            sum(p.area for p in small),
-        )
-    else:
-        scattered = _EMPTY
+    if not small:
+        return built, _EMPTY, raw
+    scattered = _cut(shapely.union_all(small), raw)
+    built = overlay.polygonal_part(
+        shapely.union_all([p for p in blocks if p.area >= opts.min_block_m2])
+    )
+    logger.info(
+        "%d built block(s) below %.0f m² (%.0f m²) left out of the built zone",
+        len(small),
+        opts.min_block_m2,
+        sum(p.area for p in small),
+    )
     return built, scattered, raw
 
 
-def _plan_key(layers: Mapping[str, gpd.GeoDataFrame], opts: ZoneOptions) -> str:
+def _plan_key(ctx: WorkingLayers, opts: ZoneOptions) -> str:
     if opts.plan is not None:
-        if layers.get(opts.plan) is None:
+        if ctx.get(opts.plan) is None:
             raise DataError(
-                f"ZoneOptions.plan = {opts.plan!r} but the layers have no {opts.plan!r} plan: "
-                "load it or pass plan=None"
+                f"ZoneOptions.plan = {opts.plan!r} but the layers have no {opts.plan!r} plan. "
+                "解决 Fix: load it or pass plan=None"
             )
         return opts.plan
-    for key in ("cluster", "urban"):
-        if layers.get(key) is not None:
+    for key in CITY_PLANS:
+        if ctx.get(key) is not None:
             return key
     raise DataError(
-        "layers have neither 'cluster' (产业集聚区总体规划) nor 'urban' (城市总体规划): the "
-        "development zone (发展区) is the zone plan's construction land; set one of them under "
-        "`plans:` in the pilot YAML"
+        "没有分区规划 — layers have neither 'cluster' (产业集聚区总体规划) nor 'urban' "
+        "(城市总体规划): the development zone (发展区) is the zone plan's construction land. "
+        "解决 Fix: set one of them under `plans:` in the pilot YAML"
     )
 
 
@@ -401,19 +324,129 @@ def _rank_blocks(
     return df.set_index("k").sort_index()
 
 
-def _conflict_reason(piece: BaseGeometry, conf: gpd.GeoDataFrame, tree: Any) -> str:
-    hits = tree.query(piece, predicate="intersects")
-    ids = []
-    for i in sorted(hits):
-        g = conf.geometry.iloc[i]
-        if polygonal(shapely.intersection(piece, g)).area >= _MIN_PART_M2:
-            ids.append(str(conf["conflict_id"].iloc[i]))
-    ids = sorted(set(ids))
-    return f"{REASONS['conflict']}: {', '.join(ids)}" if ids else REASONS["conflict"]
+def _conflict_ids(piece: BaseGeometry, conf: gpd.GeoDataFrame, tree: Any) -> list[str]:
+    """The ids of the unresolved conflicts with area under ``piece``, sorted."""
+    ids = set()
+    for i in tree.query(piece, predicate="intersects"):
+        if _cut(piece, conf.geometry.iloc[i]).area >= _MIN_PART_M2:
+            ids.add(str(conf["conflict_id"].iloc[i]))
+    return sorted(ids)
+
+
+@dataclass
+class _Land:
+    """The land each zone is drawn from (all cut to the boundary)."""
+
+    boundary: BaseGeometry
+    conflicts: BaseGeometry
+    ecological: BaseGeometry
+    built: BaseGeometry
+    scattered: BaseGeometry
+    development: BaseGeometry
+    fragments: BaseGeometry
+    plan: str
+
+
+def _land(ctx: WorkingLayers, conf: gpd.GeoDataFrame, opts: ZoneOptions) -> _Land:
+    """Stage 1: built, development and what blocks development."""
+    boundary = ctx.boundary()
+    conf_union = _cut(_union(conf.geometry), boundary)
+    eco = overlay.polygonal_part(ctx.ecological())
+    blocked = overlay.polygonal_part(shapely.union_all([conf_union, eco]))
+    built, scattered, _raw = _built(ctx, boundary, blocked, opts)
+    key = _plan_key(ctx, opts)
+    planned = _cut(ctx.legend_union("construction", (key,)), boundary)
+    dev_parts = parts_of(_minus(planned, built, conf_union, eco))
+    keep = [p for p in dev_parts if p.area >= opts.min_development_m2]
+    frag = [p for p in dev_parts if p.area < opts.min_development_m2]
+    development = overlay.polygonal_part(shapely.union_all(keep)) if keep else _EMPTY
+    fragments = overlay.polygonal_part(shapely.union_all(frag)) if frag else _EMPTY
+    if frag:
+        logger.info(
+            "%d development piece(s) below %.0f m² (%.0f m²) go to control",
+            len(frag),
+            opts.min_development_m2,
+            fragments.area,
+        )
+    return _Land(boundary, conf_union, eco, built, scattered, development, fragments, key)
+
+
+def _built_rows(land: _Land) -> list[dict[str, Any]]:
+    """Stage 2: one row per built block, largest first."""
+    blocks = sorted(parts_of(land.built), key=lambda p: -p.area)
+    return [_row("built", g, REASONS["built"], f"B-{n + 1:04d}") for n, g in enumerate(blocks)]
+
+
+def _development_rows(
+    land: _Land, roads: BaseGeometry | None, opts: ZoneOptions
+) -> list[dict[str, Any]]:
+    """Stage 3: one row per development block, ranked (集中连片, 优先开发)."""
+    blocks = parts_of(land.development)
+    ranks = _rank_blocks(blocks, land.built, roads, opts)
+    rows = []
+    for k in ranks.sort_values("rank").index:
+        r = ranks.loc[k]
+        why = (
+            "现状建设用地毗邻 next to built land"
+            if r["share"] > 0
+            else "不毗邻建成区 not next to built land"
+        )
+        road = "临路 near a road" if r["road"] else "不临路 away from roads"
+        row = _row(
+            "development",
+            blocks[k],
+            f"规划建设用地 planned construction ({land.plan}); {why}; {road}",
+            f"D-{int(r['rank']):04d}",
+        )
+        row["rank"] = int(r["rank"])
+        row["priority"] = PRIORITY[int(r["tier"])]
+        rows.append(row)
+    return rows
+
+
+def _control_rows(land: _Land, conf: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """Stage 4: the rest of the boundary, one polygon per reason (conflicts with their ids)."""
+    remaining = _minus(land.boundary, land.built, land.development)
+    pieces: list[tuple[str, BaseGeometry]] = []
+    for name, mask in (
+        ("conflict", land.conflicts),
+        ("ecological", land.ecological),
+        ("fragment", land.fragments),
+        ("scattered", land.scattered),
+    ):
+        if mask.is_empty or remaining.is_empty:
+            continue
+        pieces.append((name, _cut(remaining, mask)))
+        remaining = _minus(remaining, mask)
+    pieces.append(("reserve", remaining))
+    tree = shapely.STRtree(conf.geometry.to_numpy()) if len(conf) else None
+    rows: list[dict[str, Any]] = []
+    for name, geom in pieces:
+        for g in sorted(parts_of(geom), key=lambda p: -p.area):
+            ids = _conflict_ids(g, conf, tree) if name == "conflict" and tree is not None else []
+            reason = f"{REASONS['conflict']}: {', '.join(ids)}" if ids else REASONS[name]
+            row = _row("control", g, reason, f"C-{len(rows) + 1:04d}")
+            row["conflict_ids"] = ", ".join(ids) if ids else None
+            rows.append(row)
+    return rows
+
+
+_COLUMNS = ["zone", "area_m2", "reason", "block_id", "rank", "priority", "conflict_ids"]
+
+
+def _zones_frame(rows: list[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
+    """Stage 5: the zones table."""
+    out = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=[*_COLUMNS, "geometry"]), geometry="geometry", crs=crs
+    )
+    out["rank"] = out["rank"].astype("Int64")
+    for col in ("zone", "reason", "block_id", "priority", "conflict_ids"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
 
 
 def assign_zones(
-    layers: Mapping[str, gpd.GeoDataFrame],
+    layers: LayersLike,
     conflicts: gpd.GeoDataFrame | None,
     *,
     options: ZoneOptions | None = None,
@@ -424,12 +457,13 @@ def assign_zones(
     Parameters
     ----------
     layers
-        Layer key to GeoDataFrame with the legend columns, in one projected (metre) CRS:
-        ``boundary`` and ``current`` are required, ``cluster`` or ``urban`` too; ``roads`` and
-        the other plans are used when present.
+        A :class:`~fiveplans.analysis.context.WorkingLayers`, or layer key → GeoDataFrame with
+        the legend columns, in one projected (metre) CRS: ``boundary`` and ``current`` are
+        required, ``cluster`` or ``urban`` too; ``roads`` and the other plans are used when
+        present.
     conflicts
         The conflicts table of :func:`fiveplans.analysis.find_conflicts` (``conflict_id``,
-        ``type``, polygon geometry); ``None`` or empty means no conflicts.
+        ``type``, polygon geometry, in the layers' CRS); ``None`` or empty means no conflicts.
     options
         :class:`ZoneOptions`; default ``ZoneOptions()``.
     resolved
@@ -442,7 +476,7 @@ def assign_zones(
         (bilingual, 中文 first), ``block_id`` (``B-…`` built blocks, ``D-…`` development
         blocks, ``C-…`` control pieces), ``rank`` (development blocks, 1 first, else null),
         ``priority`` (development tier label, else null), ``conflict_ids`` (control pieces on
-        unresolved conflicts, comma-separated), in the boundary's CRS. Rows are ordered by
+        unresolved conflicts, comma-separated), in the working CRS. Rows are ordered by
         zone (built, development, control), then block.
 
     Raises
@@ -450,120 +484,26 @@ def assign_zones(
     DataError
         No ``current`` layer (the built zone needs it), no ``boundary``, no zone plan, or a
         malformed conflicts table.
+    CRSError
+        Layers or the conflicts table not in one projected metre CRS.
     ConfigError
         An option out of range (see :class:`ZoneOptions`).
     """
     opts = options if options is not None else ZoneOptions()
     if not isinstance(opts, ZoneOptions):
         raise ConfigError(
-            f"options must be a ZoneOptions, not {type(opts).__name__}: pass "
+            f"options must be a ZoneOptions, not {type(opts).__name__}. 解决 Fix: pass "
             "options=ZoneOptions(closing_m=…, …)"
         )
-    boundary, crs = boundary_of(layers)
-    if layers.get("current") is None:
+    ctx = working_layers(layers)
+    ctx.boundary()
+    if ctx.get("current") is None:
         raise DataError(_NO_CURRENT)
-    conf = unresolved_conflicts(conflicts, resolved, crs=crs)
-    conf_union = polygonal(union_polygons(conf.geometry) & boundary)
-    eco = polygonal(
-        ecological_land(
-            {k: _same_crs(layers[k], crs, k) for k in ECOLOGY_KEYS if layers.get(k) is not None}
-        )
-    )
-    blocked = polygonal(shapely.union_all([conf_union, eco]))
-    built, scattered, _raw = _built(layers, boundary, crs, blocked, opts)
-
-    key = _plan_key(layers, opts)
-    plan = _same_crs(layers[key], crs, f"the {key} plan")
-    planned = polygonal(legend_union(plan, "construction") & boundary)
-    dev_all = polygonal(planned - built - conf_union - eco)
-    dev_parts = parts_of(dev_all)
-    keep = [p for p in dev_parts if p.area >= opts.min_development_m2]
-    frag = [p for p in dev_parts if p.area < opts.min_development_m2]
-    development = polygonal(shapely.union_all(keep)) if keep else _EMPTY
-    fragments = polygonal(shapely.union_all(frag)) if frag else _EMPTY
-    if frag:
-        logger.info(
-            "%d development piece(s) below %.0f m² (%.0f m²) go to control",
-            len(frag),
-            opts.min_development_m2,
-            fragments.area,
-        )
-
-    control = polygonal(boundary - built - development)
-    rows: list[dict[str, Any]] = []
-    for n, g in enumerate(sorted(parts_of(built), key=lambda p: -p.area)):
-        rows.append(_row("built", g, REASONS["built"], f"B-{n + 1:04d}"))
-
-    dev_blocks = parts_of(development)
-    ranks = _rank_blocks(dev_blocks, built, _roads_geometry(layers, crs), opts)
-    order = ranks.sort_values("rank").index
-    for k in order:
-        g = dev_blocks[k]
-        r = ranks.loc[k]
-        touches = r["share"] > 0
-        why = (
-            "现状建设用地毗邻 next to built land"
-            if touches
-            else "不毗邻建成区 not next to built land"
-        )
-        road = "临路 near a road" if r["road"] else "不临路 away from roads"
-        row = _row(
-            "development",
-            g,
-            f"规划建设用地 planned construction ({key}); {why}; {road}",
-            f"D-{int(r['rank']):04d}",
-        )
-        row["rank"] = int(r["rank"])
-        row["priority"] = PRIORITY[int(r["tier"])]
-        rows.append(row)
-
-    remaining = control
-    pieces: list[tuple[str, BaseGeometry]] = []
-    for name, mask in (
-        ("conflict", conf_union),
-        ("ecological", eco),
-        ("fragment", fragments),
-        ("scattered", scattered),
-    ):
-        if mask.is_empty or remaining.is_empty:
-            continue
-        pieces.append((name, polygonal(remaining & mask)))
-        remaining = polygonal(remaining - mask)
-    pieces.append(("reserve", remaining))
-    tree = shapely.STRtree(conf.geometry.to_numpy()) if len(conf) else None
-    n = 0
-    for name, geom in pieces:
-        for g in sorted(parts_of(geom), key=lambda p: -p.area):
-            n += 1
-            if name == "conflict" and tree is not None:
-                reason = _conflict_reason(g, conf, tree)
-            else:
-                reason = REASONS[name]
-            row = _row("control", g, reason, f"C-{n:04d}")
-            if reason.startswith(REASONS["conflict"] + ":"):
-                row["conflict_ids"] = reason.split(": ", 1)[1]
-            rows.append(row)
-
-    out = gpd.GeoDataFrame(
-        pd.DataFrame(
-            rows,
-            columns=[
-                "zone",
-                "area_m2",
-                "reason",
-                "block_id",
-                "rank",
-                "priority",
-                "conflict_ids",
-                "geometry",
-            ],
-        ),
-        geometry="geometry",
-        crs=crs,
-    )
-    out["rank"] = out["rank"].astype("Int64")
-    for col in ("zone", "reason", "block_id", "priority", "conflict_ids"):
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    conf = unresolved_conflicts(conflicts, resolved, crs=ctx.crs)
+    land = _land(ctx, conf, opts)
+    rows = _built_rows(land) + _development_rows(land, _roads_geometry(ctx), opts)
+    rows += _control_rows(land, conf)
+    out = _zones_frame(rows, ctx.crs)
     totals = out.groupby("zone")["area_m2"].sum()
     logger.info(
         "zones: %s",

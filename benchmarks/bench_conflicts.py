@@ -22,6 +22,18 @@ resident memory (/proc/self/statm) every 2 ms; the peak above the level before t
 reported, with the process CPU time (wall < CPU shows the threads at work; the machine's
 load average is printed first, as other processes on the 2 cores skew the times). Run:
 ``python -m benchmarks conflicts``.
+
+The whole call (issue: trust, §4): a land-use plan of 50,176 Voronoi cells over 908 km²
+(50% permanent basic farmland, 25% other farmland, 25% construction, drawn at random) and a
+cluster plan of 20,000 construction parcels (as above), boundary around both, and 4x that
+(:func:`make_county_layers`). ``find_conflicts(layers, sliver_m2=0)`` — every conflict type
+the layers support: farmland ∩ construction of both plans and both ``plan_mismatch``
+directions, split by what the other plan says there, ids, ellipsoidal areas and coordinates
+included — against geopandas doing the same contract work: ``overlay(..., "intersection")`` of
+each plan's construction with the basic farmland and ``overlay(..., "difference")`` of each
+plan's construction with the other's. Goal: at least 3x, equal areas per type (1e-6
+relative), no more peak memory. Only the whole-call part: ``python -m benchmarks.bench_conflicts
+whole``.
 """
 
 from __future__ import annotations
@@ -129,6 +141,92 @@ def make_layers(scale: int = 1, seed: int = 11, *, concave: bool = False) -> dic
     }
 
 
+N_CELLS = 50_176
+COUNTY_SIDE_M = 30_133.0  # 908 km²
+
+
+def make_county_layers(scale: int = 1, seed: int = 5) -> dict:
+    """The county-sized pilot's layers (EPSG:4547): ``land_use`` (Voronoi cells of a square,
+    legends drawn 50% ``basic_farmland``, 25% ``farmland``, 25% ``construction``), ``cluster``
+    (construction parcels as in :func:`make_layers`) and ``boundary`` (the rectangle around
+    both: at 4x a few large parcels reach past the square)."""
+    import geopandas as gpd
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    side = COUNTY_SIDE_M * np.sqrt(scale)
+    frame = shapely.box(X0, Y0, X0 + side, Y0 + side)
+    points = rng.uniform((X0, Y0), (X0 + side, Y0 + side), (N_CELLS * scale, 2))
+    cells = _voronoi(points, frame)
+    legend = rng.choice(
+        np.array(["basic_farmland", "farmland", "construction"], dtype=object),
+        len(cells),
+        p=[0.5, 0.25, 0.25],
+    )
+    code = np.where(
+        legend == "construction", "20", np.where(legend == "basic_farmland", "011", "012")
+    ).astype(object)
+    n = N_CONSTRUCTION * scale
+    w = np.clip(100.0 * np.exp(rng.normal(0.0, 0.8, n)), 15.0, 1_000.0)
+    h = w * rng.uniform(0.5, 2.0, n)
+    cx = rng.uniform(X0 + 800, X0 + side - 800, n)
+    cy = rng.uniform(Y0 + 800, Y0 + side - 800, n)
+    angle = rng.uniform(0.0, np.pi, n)
+    rects = shapely.box(-w / 2, -h / 2, w / 2, h / 2)
+    xy, idx = shapely.get_coordinates(rects, return_index=True)
+    c, s = np.cos(angle)[idx], np.sin(angle)[idx]
+    rotated = np.column_stack(
+        [xy[:, 0] * c - xy[:, 1] * s + cx[idx], xy[:, 0] * s + xy[:, 1] * c + cy[idx]]
+    )
+    parcels = shapely.set_coordinates(rects.copy(), rotated)
+    # the boundary around both (a large parcel near the edge may reach past the cells)
+    around = shapely.box(*shapely.total_bounds(np.concatenate([[frame], parcels])))
+
+    def frame_of(geoms, legend, code, use, prefix):
+        return gpd.GeoDataFrame(
+            {
+                "source_id": [f"{prefix}{i}" for i in range(len(geoms))],
+                "source_code": code,
+                "legend": legend,
+                "use": use,
+            },
+            geometry=list(geoms),
+            crs=4547,
+        )
+
+    return {
+        "boundary": frame_of([around], "other", "", None, "B"),
+        "land_use": frame_of(cells, legend, code, None, "L"),
+        "cluster": frame_of(parcels, "construction", "M1", "industrial", "C"),
+    }
+
+
+def peer_whole(layers: dict) -> dict[str, list]:
+    """geopandas doing the contract work of ``find_conflicts`` on the county layers: the
+    pieces of each conflict type (kept, as ``find_conflicts`` keeps its table)."""
+    import geopandas as gpd
+
+    lu, cl = layers["land_use"], layers["cluster"]
+    farmland = lu[lu["legend"] == "basic_farmland"]
+    plans = {"cluster": cl[cl["legend"] == "construction"]}
+    plans["land_use"] = lu[lu["legend"] == "construction"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "farmland_construction": [
+                gpd.overlay(c, farmland, how="intersection") for c in plans.values()
+            ],
+            "plan_mismatch": [
+                gpd.overlay(plans["cluster"], plans["land_use"], how="difference"),
+                gpd.overlay(plans["land_use"], plans["cluster"], how="difference"),
+            ],
+        }
+
+
+def _areas(pieces: dict[str, list]) -> dict[str, float]:
+    return {t: sum(float(f.geometry.area.sum()) for f in frames) for t, frames in pieces.items()}
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -161,14 +259,26 @@ def _child(method: str, scale: int, variant: str) -> None:
     from fiveplans.analysis import _clip
     from fiveplans.analysis.conflicts import find_conflicts
 
-    layers = make_layers(scale, concave=variant == "concave")
+    whole = variant == "county"
+    if whole:
+        layers = make_county_layers(scale)
+    else:
+        layers = make_layers(scale, concave=variant == "concave")
     warm_up = _clip.warm_up() if method == "fiveplans" else 0.0
 
     def ours():
+        if whole:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the types these layers cannot have
+                out = find_conflicts(layers, sliver_m2=0)
+            return out.groupby("type")["area_m2"].sum().to_dict(), len(out)
         out = find_conflicts(layers, types=["farmland_construction"], sliver_m2=0)
         return float(out["area_m2"].sum()), len(out)
 
     def theirs():
+        if whole:
+            pieces = peer_whole(layers)
+            return _areas(pieces), sum(len(f) for frames in pieces.values() for f in frames)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = gpd.overlay(layers["cluster"], layers["land_use"], how="intersection")
@@ -203,8 +313,32 @@ def _run(method: str, scale: int, variant: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def whole() -> None:
+    """The whole ``find_conflicts`` call on the county layers against the geopandas peer."""
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)", flush=True)
+    for scale in (1, 4):
+        ref = _run("overlay", scale, "county")
+        ours = _run("fiveplans", scale, "county")
+        speed = ref["time_s"] / ours["time_s"]
+        rel = max(
+            abs(ours["area_m2"].get(t, 0.0) - a) / a for t, a in ref["area_m2"].items() if a > 0
+        )
+        print(
+            f"whole call, county land use {N_CELLS * scale:,} cells x "
+            f"{N_CONSTRUCTION * scale:,} cluster parcels: geopandas (farmland ∩ construction of "
+            f"both plans + both plan_mismatch differences) {ref['time_s']:.2f} s "
+            f"(cpu {ref['cpu_s']:.2f} s), peak +{ref['peak_mb']:.0f} MB, {ref['pieces']:,} "
+            f"pieces; find_conflicts "
+            f"{ours['time_s']:.2f} s (cpu {ours['cpu_s']:.2f} s), peak +{ours['peak_mb']:.0f} MB, "
+            f"{ours['pieces']:,} pieces; speed-up {speed:.2f}x (goal >= 3x), largest area rel. "
+            f"diff per type {rel:.2e} (goal <= 1e-6), memory "
+            f"{'ok' if ours['peak_mb'] <= ref['peak_mb'] else 'HIGHER'}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    whole()
     for variant, scale in [(v, s) for v in ("convex", "concave") for s in (1, 4)]:
         n_f, n_c = N_FARMLAND * scale, N_CONSTRUCTION * scale
         ref = _run("overlay", scale, variant)
@@ -228,5 +362,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4:
         _child(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1:] == ["whole"]:
+        whole()
     else:
         main()

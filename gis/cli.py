@@ -31,6 +31,8 @@ class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm.auto import tqdm
 
+        if getattr(record, "recorded", False):
+            return  # recorded by the run's diagnostics sink, which prints it (_echo)
         prefix = {"WARNING": "warning: ", "ERROR": "error: "}.get(record.levelname, "")
         # tqdm.write keeps messages from tearing an active progress bar
         tqdm.write(f"{prefix}{record.getMessage()}", file=sys.stderr)
@@ -49,9 +51,42 @@ def _show_warning(
     from fiveplans.errors import FiveplansWarning
 
     if issubclass(category, FiveplansWarning):
-        tqdm.write(f"warning: {message}", file=sys.stderr)
+        sink = _SINK.get("diagnostics")
+        if sink is not None:  # a run: record it, and the sink prints it — printed == recorded
+            if not sink.record(
+                message if isinstance(message, Warning) else category(message), stage="run"
+            ):
+                tqdm.write(f"warning: {message}", file=sys.stderr)
+        elif not _QUIET[0]:
+            tqdm.write(f"warning: {message}", file=sys.stderr)
     else:
         log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+
+#: -q given: library warnings are recorded (summary.json) but not printed.
+_QUIET = [False]
+
+
+#: The diagnostics sink of the run in progress (run/demo), if any.
+_SINK: dict[str, Any] = {}
+
+
+def _echo(text: str) -> None:
+    """Print one recorded warning (the run's sink calls this once per message)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"warning: {text}", file=sys.stderr)
+
+
+def _diagnostics() -> Any:
+    """The run's diagnostics sink: it prints each warning as it is recorded (unless -q), so
+    what the command prints is exactly what summary.json and tables.xlsx record."""
+    from fiveplans.diagnostics import Diagnostics
+
+    obj = click.get_current_context().obj or {}
+    sink = Diagnostics(echo=None if obj.get("quiet") else _echo)
+    _SINK["diagnostics"] = sink
+    return sink
 
 
 def _setup(verbose: int, quiet: bool) -> None:
@@ -61,13 +96,25 @@ def _setup(verbose: int, quiet: bool) -> None:
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
     root = logging.getLogger("fiveplans")
-    root.handlers[:] = [_Handler()]
-    root.setLevel(level)
+    handler = _Handler()
+    handler.setLevel(level)
+    root.handlers[:] = [handler]
+    # warnings are always created (the run's sink records them even under -q); the handler
+    # decides what is shown
+    root.setLevel(min(level, logging.WARNING))
     root.propagate = False
+    _SINK.clear()
     # Library warnings (FiveplansWarning: guesses, repairs) are shown once each as
     # "warning: …" lines; -q hides them (they are in summary.json all the same).
     warnings.resetwarnings()
     warnings.simplefilter("ignore" if quiet else "default")
+    # fiveplans' own warnings always reach _show_warning, even under -q: it hands them to the
+    # run's sink (which dedupes and decides what is printed), so none is lost even when a
+    # library (numba compiling in a worker thread) swaps the warnings state under a capture
+    from fiveplans.errors import FiveplansWarning
+
+    warnings.simplefilter("always", FiveplansWarning)
+    _QUIET[0] = quiet
     warnings.showwarning = _show_warning
 
 
@@ -166,8 +213,6 @@ _ZONE_ZH = {
 
 
 def _report_run(outdir: Path) -> None:
-    from fiveplans.pipeline import NOT_YET_AVAILABLE
-
     summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
 
     def say(text: str) -> None:
@@ -179,10 +224,13 @@ def _report_run(outdir: Path) -> None:
     layers = ", ".join(f"{k} {v['features']}" for k, v in summary["layers"].items())
     say(f"  layers 图层: {layers}")
     if summary.get("conflicts"):
-        say("  conflicts 冲突:")
+        say("  conflicts 冲突 (图斑 patches: distinct land per type; 对 pairs of plans):")
         for kind, value in summary["conflicts"].items():
+            pairs = value.get("pairs")
+            extra = f", {pairs} 对 pairs" if pairs is not None else ""
             say(
-                f"    {_TYPE_ZH.get(kind, kind)}: {value['area_m2'] / 1e4:.2f} ha ({value['count']})"
+                f"    {_TYPE_ZH.get(kind, kind)}: {value['area_m2'] / 1e4:.2f} ha "
+                f"({value['count']} 图斑 patches{extra})"
             )
     if summary.get("zones"):
         zones = ", ".join(
@@ -207,11 +255,15 @@ def _report_run(outdir: Path) -> None:
             f"  logistics 物流: {c['assigned']} of {c['suppliers']} suppliers assigned to "
             f"{c['clusters']} clusters"
         )
+    skipped = summary.get("skipped") or {}
+    if skipped:
+        say(f"  skipped or reduced 跳过/简化: {', '.join(skipped)}")
     n = len(summary["warnings"])
     if n:
-        say(f"  {n} warnings 警告 (see summary.json and tables.xlsx)")
-    for reason in NOT_YET_AVAILABLE.values():
-        say(f"  not yet: {reason}")
+        say(f"  {n} warnings 警告 (listed above; also in summary.json and tables.xlsx 警告与跳过)")
+    outputs = [n for n in ("map.html", "report.html", "report.pdf") if (outdir / n).exists()]
+    if outputs:
+        say(f"  map and report 地图与报告: {', '.join(str(outdir / n) for n in outputs)}")
 
 
 @cli.command("run")
@@ -224,7 +276,9 @@ def run_cmd(pilot_yml: Path, out: Path | None, overwrite: bool) -> None:
     from fiveplans.pipeline import run
 
     _check_pilot_path(pilot_yml)
-    outdir = run(pilot_yml, out=out, overwrite=overwrite, verbose=_progress())
+    outdir = run(
+        pilot_yml, out=out, overwrite=overwrite, verbose=_progress(), diagnostics=_diagnostics()
+    )
     _report_run(outdir)
 
 
@@ -246,7 +300,9 @@ def demo_cmd(out: Path | None, overwrite: bool) -> None:
         )
     log.info("writing the demo pilot's inputs to %s", inputs)
     pilot_yml = write_demo_inputs(inputs, overwrite=overwrite)
-    result = run(pilot_yml, out=outdir, overwrite=overwrite, verbose=_progress())
+    result = run(
+        pilot_yml, out=outdir, overwrite=overwrite, verbose=_progress(), diagnostics=_diagnostics()
+    )
     _report_run(result)
 
 
@@ -261,23 +317,45 @@ def demo_cmd(out: Path | None, overwrite: bool) -> None:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Pilots run in parallel.",
+    help="Local worker processes running pilots in parallel.",
 )
-@click.option("--resume", is_flag=True, help="Skip pilots whose outputs are already complete.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip pilots whose outputs are complete and whose config and input files are unchanged "
+    "(by the hashes in their summary.json); rerun the others.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Run the pilots on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (needs "
+    "fiveplans[dask]; inputs and --out on a filesystem every worker shares).",
+)
 @verbosity
-def batch_cmd(pilots: tuple[Path, ...], out: Path | None, jobs: int, resume: bool) -> None:
+def batch_cmd(
+    pilots: tuple[Path, ...], out: Path | None, jobs: int, resume: bool, scheduler: str | None
+) -> None:
     """Run many pilots into OUT/<id>/ with OUT/index.html and OUT/summary.xlsx (default out/)."""
     from fiveplans.batch import run_batch
 
     for p in pilots:
         _check_pilot_path(p)
     outdir = out or Path("out")
-    result = run_batch(list(pilots), out=outdir, jobs=jobs, resume=resume, verbose=_progress())
+    result = run_batch(
+        list(pilots),
+        out=outdir,
+        jobs=jobs,
+        resume=resume,
+        scheduler=scheduler,
+        progress=_progress(),
+    )
     for row in result.rows:
-        status = {"ok": "ok  ", "skipped": "skip", "failed": "FAIL"}[row.status]
-        click.echo(f"{status} {row.pilot_id or row.path}: {row.message}", err=True)
+        status = {"ok": "ok  ", "skipped": "skip", "failed": "FAIL", "interrupted": "STOP"}
+        click.echo(f"{status[row.status]} {row.pilot_id or row.path}: {row.message}", err=True)
     click.echo(
-        f"{result.n_ok} ok, {result.n_failed} failed, {result.n_skipped} skipped → {outdir / 'index.html'}",
+        f"{result.n_ok} 完成 ok, {result.n_failed} 失败 failed, {result.n_skipped} 未变 unchanged "
+        f"→ {outdir / 'index.html'}",
         err=True,
     )
     if result.n_failed:
@@ -286,15 +364,32 @@ def batch_cmd(pilots: tuple[Path, ...], out: Path | None, jobs: int, resume: boo
 
 @cli.command("inspect")
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--yaml",
+    "as_yaml",
+    is_flag=True,
+    help="Print a source entry to paste into a pilot YAML 打印可粘贴的试点配置.",
+)
 @verbosity
-def inspect_cmd(path: Path) -> None:
-    """Format, layers, feature counts, CRS (declared and detected), encoding, geometry problems."""
+def inspect_cmd(path: Path, as_yaml: bool) -> None:
+    """What a delivered file holds: layers, file and detected CRS, fields, suggested entry.
+
+    \b
+    Per layer: feature count, the file CRS and the CRS its coordinates suggest, the extent in
+    lon/lat, each text field's top values with the code scheme that fits, geometry problems,
+    and a suggested `field:`/`scheme:`/`crs:`. Run it from the pilot YAML's folder so that
+    the printed `path:` can be pasted as it is.
+    """
     from fiveplans.inspect import inspect_path
 
     if not path.exists():
-        raise click.BadParameter(f"{path} does not exist.", param_hint="PATH")
+        raise click.BadParameter(
+            f"{path}: 文件不存在 does not exist. 解决 Fix: check the path (a FileGDB is the "
+            "folder ending in .gdb).",
+            param_hint="PATH",
+        )
     report = inspect_path(path)
-    click.echo(report.to_text())
+    click.echo(report.to_yaml() if as_yaml else report.to_text())
     if not report.readable:
         sys.exit(1)
 

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import yaml
 
 from fiveplans.crs import CrsSpec, parse_crs
 from fiveplans.errors import ConfigError
+from fiveplans.schema import PLAN_KEYS, SOURCE_KEYS
+from fiveplans.yamlslips import explain_yaml_error, find_duplicate_key, find_slip, line_of_key
 
 __all__ = [
     "LAYER_NAMES_ZH",
@@ -34,24 +37,12 @@ __all__ = [
     "Thresholds",
     "closest_hint",
     "read_config",
+    "scheme_name",
     "yaml_key",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The five plans (五规), in the order reports show them.
-PLAN_KEYS: tuple[str, ...] = ("cluster", "land_use", "urban", "ecology", "infrastructure")
-#: Every layer key a pilot can carry, plans first; also the layer names of ``integrated.gpkg``.
-SOURCE_KEYS: tuple[str, ...] = (
-    *PLAN_KEYS,
-    "current",
-    "roads",
-    "centres",
-    "suppliers",
-    "clusters",
-    "districts",
-    "boundary",
-)
 #: Chinese names of the layers (the plans by their official names).
 LAYER_NAMES_ZH: dict[str, str] = {
     "cluster": "产业集聚区总体规划",
@@ -65,6 +56,7 @@ LAYER_NAMES_ZH: dict[str, str] = {
     "suppliers": "配套企业",
     "clusters": "产业集群核心",
     "districts": "行政区",
+    "grades": "耕地质量等别",
     "boundary": "规划范围",
 }
 #: Bilingual labels of the layers, Chinese first.
@@ -80,6 +72,7 @@ PLAN_LABELS: dict[str, str] = {
     "suppliers": "配套企业 Suppliers",
     "clusters": "产业集群核心 Cluster cores",
     "districts": "行政区 Districts",
+    "grades": "耕地质量等别成果 Farmland quality grades",
     "boundary": "规划范围 Planning boundary",
 }
 
@@ -95,6 +88,7 @@ _TOP_KEYS = {
     "suppliers",
     "clusters",
     "districts",
+    "grades",
     "logistics",
     "thresholds",
     "ledger",
@@ -118,10 +112,13 @@ _SOURCE_FIELDS = {
     "y",
     "control_points",
     "industry",
+    "grade_field",
     "towgs84",
     "helmert",
     "codes",
 }
+#: Files that belong to a Shapefile or a GIS project but are never a layer source themselves.
+_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".qmd", ".shp.xml", ".aux.xml")
 _ID_RE = re.compile(r"^[a-z0-9_-]+$")
 _SPEED_DEFAULTS = {
     "motorway": 100.0,
@@ -154,6 +151,8 @@ class SourceConfig:
     y: str | None = None
     control_points: Path | None = None
     industry: str | None = None
+    #: ``current`` only: the column of the quality grade (耕地质量等别); default ``GDDB``.
+    grade_field: str | None = None
     towgs84: tuple[float, ...] | None = None
     codes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -230,7 +229,17 @@ def yaml_key(key: str) -> str:
 def closest_hint(word: str, options: set[str] | list[str]) -> str:
     """`` Did you mean 'x'?`` for the closest option, or an empty string."""
     match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.5)
-    return f" Did you mean '{match[0]}'?" if match else ""
+    return f" 是否应为 Did you mean '{match[0]}'?" if match else ""
+
+
+def scheme_name(text: str) -> str:
+    """A ``scheme:`` as written, in the form of the code-table names (``gb50137``).
+
+    Case, spaces and the slash of "GB/T" do not matter, nor a standard's year after a dash:
+    ``GB50137``, ``GB 50137-2011`` and ``gb/t 21010-2017`` name ``gb50137`` and ``gbt21010``.
+    """
+    name = re.sub(r"[\s/]+", "", text.strip().lower())
+    return re.sub(r"^(gbt?\d+)[-_]\d{4}$", r"\1", name)
 
 
 class _Ctx:
@@ -240,7 +249,7 @@ class _Ctx:
         self.path = path
 
     def error(self, key: str, problem: str, fix: str) -> ConfigError:
-        return ConfigError(f"{self.path}: '{key}': {problem}. Fix: {fix}")
+        return ConfigError(f"{self.path}: '{key}': {problem}. 解决 Fix: {fix}")
 
 
 def read_config(path: str | os.PathLike[str]) -> PilotConfig:
@@ -265,8 +274,8 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
     ctx = _Ctx(path)
     if not path.is_file():
         raise ConfigError(
-            f"{path}: pilot file not found. Fix: give the path of an existing pilot YAML "
-            "(try `fiveplans demo` for an example)."
+            f"{path}: 找不到试点配置文件 pilot file not found. 解决 Fix: give the path of an existing "
+            "pilot YAML (try `fiveplans demo` for an example)."
         )
     raw = path.read_bytes()
     try:
@@ -275,33 +284,45 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
         hint = ""
         try:
             raw.decode("gb18030")
-            hint = " It looks like GBK/GB18030."
+            hint = " 看起来是 GBK/GB18030 It looks like GBK/GB18030."
         except UnicodeDecodeError:
             pass
         raise ConfigError(
-            f"{path}: not UTF-8 (byte {exc.start}).{hint} Fix: save the file as UTF-8 "
+            f"{path}: 文件不是 UTF-8 编码 not UTF-8 (byte {exc.start}).{hint} 解决 Fix: save the file as UTF-8 "
             "(e.g. in VS Code: 'Save with Encoding' → UTF-8; or `iconv -f GBK -t UTF-8`)."
         ) from None
+    slip = find_slip(text)  # full-width punctuation, tabs: named on their own line
+    if slip is not None:
+        raise ConfigError(slip.message(path))
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"{path}: invalid YAML{at}: {getattr(exc, 'problem', exc)}. "
-            "Fix: check indentation and quoting there."
-        ) from None
+        raise ConfigError(explain_yaml_error(path, text, exc)) from None
+    duplicate = find_duplicate_key(text)
+    if duplicate is not None:
+        raise ConfigError(duplicate.message(path))
     if not isinstance(doc, dict):
         raise ConfigError(
-            f"{path}: expected a mapping of keys (name:, boundary:, plans:, …), "
-            f"found {type(doc).__name__}. Fix: see CONTRACT §2 or run `fiveplans demo`."
+            f"{path}: 应为“键: 值”的配置 expected a mapping of keys (name:, boundary:, plans:, …), "
+            f"found {type(doc).__name__}. 解决 Fix: see docs/pilot.md or the demo's pilot.yml "
+            "(`fiveplans demo`)."
         )
     unknown = set(doc) - _TOP_KEYS
+    misplaced = sorted(k for k in map(str, unknown) if k in PLAN_KEYS)
+    if misplaced:  # `plans:` followed by a plan that is not indented under it
+        key = misplaced[0]
+        number = line_of_key(text, key)
+        at = f" 第 {number} 行 line {number}" if number else ""
+        raise ctx.error(
+            key,
+            f"规划应写在 plans: 之下{at} — '{key}' is a plan, but it is not indented under `plans:`",
+            f"indent it by two spaces under `plans:` (`  {key}: {{path: …}}`)",
+        )
     if unknown:
         key = sorted(map(str, unknown))[0]
         raise ctx.error(
             key,
-            "unknown key",
+            "未知的键 unknown key",
             f"remove it or correct the spelling.{closest_hint(key, _TOP_KEYS)} "
             f"Valid keys: {', '.join(sorted(_TOP_KEYS))}",
         )
@@ -309,64 +330,68 @@ def read_config(path: str | os.PathLike[str]) -> PilotConfig:
     name = doc.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ctx.error(
-            "name", "missing or empty", "add a display name, e.g. `name: 示范产业集聚区`"
+            "name", "缺少或为空 missing or empty", "add a display name, e.g. `name: 示范产业集聚区`"
         )
     pilot_id = doc.get("id", path.stem)
     if not isinstance(pilot_id, str) or not _ID_RE.match(pilot_id):
         hint = re.sub(r"[^a-z0-9_-]+", "_", str(pilot_id).lower()).strip("_") or "pilot1"
         raise ctx.error(
             "id",
-            f"'{pilot_id}' is not a valid id (lower-case letters, digits, '_' and '-' only)",
+            f"'{pilot_id}' 不是有效的 id — is not a valid id (lower-case letters, digits, '_' and '-' only)",
             f"use e.g. `id: {hint}`",
         )
     crs = _parse_crs(ctx, "crs", doc.get("crs"))
     if crs is not None and crs.offset is not None:
         raise ctx.error(
             "crs",
-            f"the working CRS cannot be the web-map offset '{crs.text}'",
+            f"工作坐标系不能是网络地图偏移坐标 the working CRS cannot be the web-map offset '{crs.text}'",
             "give a projected CRS in metres, e.g. `crs: EPSG:4547`, or omit it",
         )
     if crs is not None and (crs.crs is None or not crs.crs.is_projected):
         raise ctx.error(
             "crs",
-            f"the working CRS '{crs.text}' is not projected; areas and distances need metres",
+            f"工作坐标系不是投影坐标系 the working CRS '{crs.text}' is not projected; areas and distances need metres",
             "use a CGCS2000 Gauss-Kruger CRS, e.g. `crs: EPSG:4547` (3° zone 38, CM 114°E), "
             "or omit it to take the zone of the boundary centroid",
         )
-    codes = _mapping(ctx, "codes", doc.get("codes", {}))
+    codes = {  # keyed by scheme, as `scheme:` is: case and spaces do not matter
+        scheme_name(str(k)): v for k, v in _mapping(ctx, "codes", doc.get("codes", {})).items()
+    }
 
     sources: dict[str, SourceConfig] = {}
     if "boundary" not in doc:
-        raise ctx.error("boundary", "missing", "add `boundary: boundary.gpkg` (规划范围)")
+        raise ctx.error(
+            "boundary", "缺少规划范围 missing", "add `boundary: boundary.gpkg` (规划范围)"
+        )
     sources["boundary"] = _source(ctx, "boundary", doc["boundary"], layer_key="boundary")
     plans = doc.get("plans")
     if not isinstance(plans, dict):
         raise ctx.error(
             "plans",
-            "missing or not a mapping",
+            "缺少或格式不对 missing or not a mapping",
             "add `plans:` with at least land_use and one of cluster/urban",
         )
     for key, value in plans.items():
         if key not in PLAN_KEYS:
             raise ctx.error(
                 f"plans.{key}",
-                "unknown plan",
+                "未知的规划 unknown plan",
                 f"use one of {', '.join(PLAN_KEYS)}.{closest_hint(str(key), list(PLAN_KEYS))}",
             )
         sources[key] = _source(ctx, f"plans.{key}", value, layer_key=key)
     if "land_use" not in sources:
         raise ctx.error(
             "plans.land_use",
-            "missing: the land-use master plan (土地利用总体规划) is required",
+            "缺少土地利用总体规划 missing: the land-use master plan is required",
             "add `land_use: {path: …, field: …, scheme: tdytq}` under plans",
         )
     if "cluster" not in sources and "urban" not in sources:
         raise ctx.error(
             "plans",
-            "needs the zone master plan (cluster) or the urban master plan (urban)",
+            "需要产业集聚区总体规划或城市总体规划 needs the zone master plan (cluster) or the urban master plan (urban)",
             "add `cluster: {…}` or `urban: {…}` under plans",
         )
-    for key in ("current", "roads", "centres", "suppliers", "clusters", "districts"):
+    for key in ("current", "roads", "centres", "suppliers", "clusters", "districts", "grades"):
         if doc.get(key) is not None:
             sources[key] = _source(ctx, key, doc[key], layer_key=key)
 
@@ -392,7 +417,9 @@ def _mapping(ctx: _Ctx, key: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ctx.error(key, f"expected a mapping, found {value!r}", f"write `{key}: {{…}}`")
+        raise ctx.error(
+            key, f"应为“键: 值”表 expected a mapping, found {value!r}", f"write `{key}: {{…}}`"
+        )
     return dict(value)
 
 
@@ -407,19 +434,39 @@ def _parse_crs(ctx: _Ctx, key: str, value: Any) -> CrsSpec | None:
 
 def _existing_path(ctx: _Ctx, key: str, value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
-        raise ctx.error(key, f"expected a file path, found {value!r}", "give a path as text")
+        raise ctx.error(
+            key, f"应为文件路径 expected a file path, found {value!r}", "give a path as text"
+        )
     path = (ctx.path.parent / value.strip()).resolve()
     if not path.exists():
         folder = path.parent
         near = ""
         if folder.is_dir():
             names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-            near = closest_hint(path.name, names)
-            if not near and names:
-                near = f" The folder has: {', '.join(names[:8])}{' …' if len(names) > 8 else ''}."
+            # a Shapefile's sidecars (.shx, .dbf, …) are never what `path:` should name
+            names = [n for n in names if not n.lower().endswith(_SIDECARS)]
+            same_kind = [n for n in names if n.lower().endswith(path.suffix.lower())]
+            near = closest_hint(path.name, same_kind or names) if path.suffix else ""
+            near = near or closest_hint(path.name, names)
+            parts = [
+                p.name
+                for p in folder.glob(f"{glob_escape(path.stem)}.*")
+                if p.suffix.lower() in (".shx", ".dbf", ".prj", ".cpg")
+            ]
+            if path.suffix.lower() == ".shp" and parts:
+                near = (
+                    f" 只有 {', '.join(sorted(parts))}，缺少 .shp 主文件 — only the Shapefile's "
+                    f"{', '.join(sorted(parts))} are there: the .shp itself is missing from the "
+                    "delivery; ask for the complete Shapefile (.shp + .shx + .dbf + .prj)."
+                ) + near
+            elif not near and names:
+                near = (
+                    f" 该文件夹中有 The folder has: {', '.join(names[:8])}"
+                    f"{' …' if len(names) > 8 else ''}."
+                )
         raise ctx.error(
             key,
-            f"file not found: {path}",
+            f"找不到文件 file not found: {path}",
             f"check the path (relative paths start at the YAML's folder {ctx.path.parent}).{near}",
         )
     return path
@@ -431,18 +478,20 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         value = {"path": value}
     if not isinstance(value, dict):
         raise ctx.error(
-            key, f"expected a path or a mapping, found {value!r}", f"write `{key}: {{path: …}}`"
+            key,
+            f"应为路径或“键: 值”表 expected a path or a mapping, found {value!r}",
+            f"write `{key}: {{path: …}}`",
         )
     unknown = set(value) - _SOURCE_FIELDS
     if unknown:
         bad = sorted(map(str, unknown))[0]
         raise ctx.error(
             f"{key}.{bad}",
-            "unknown option",
+            "未知的选项 unknown option",
             f"remove it.{closest_hint(bad, _SOURCE_FIELDS)} Valid: {', '.join(sorted(_SOURCE_FIELDS))}",
         )
     if "path" not in value:
-        raise ctx.error(key, "no `path`", f"add `path: …` to {key}")
+        raise ctx.error(key, "缺少 path 没有文件路径 no `path`", f"add `path: …` to {key}")
     raw_path = value["path"]
     url = None
     path: Path | None = None
@@ -451,7 +500,7 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         if not value.get("layer"):
             raise ctx.error(
                 f"{key}.layer",
-                "a PostGIS source needs the table",
+                "PostGIS 数据源需要表名 a PostGIS source needs the table",
                 "add `layer: schema.table`",
             )
     else:
@@ -467,16 +516,20 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
     else:
         raise ctx.error(
             f"{key}.layer",
-            f"expected a layer name or a list of names, found {layer!r}",
+            f"应为图层名或图层名列表 expected a layer name or a list of names, found {layer!r}",
             "e.g. `layer: TDYTQ`",
         )
 
     strings: dict[str, str | None] = {}
-    for opt in ("encoding", "field", "scheme", "id", "x", "y", "industry"):
+    for opt in ("encoding", "field", "scheme", "id", "x", "y", "industry", "grade_field"):
         v = value.get(opt)
         if v is not None and (not isinstance(v, str) or not v.strip()):
-            raise ctx.error(f"{key}.{opt}", f"expected text, found {v!r}", f"write `{opt}: NAME`")
+            raise ctx.error(
+                f"{key}.{opt}", f"应为文字 expected text, found {v!r}", f"write `{opt}: NAME`"
+            )
         strings[opt] = v.strip() if isinstance(v, str) else None
+    if strings["scheme"] is not None:
+        strings["scheme"] = scheme_name(strings["scheme"])
     if strings["encoding"] is not None:
         import codecs
 
@@ -485,7 +538,7 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         except LookupError:
             raise ctx.error(
                 f"{key}.encoding",
-                f"unknown encoding '{strings['encoding']}'",
+                f"未知的编码 unknown encoding '{strings['encoding']}'",
                 "use e.g. GBK, GB18030 or UTF-8, or omit it to detect the encoding",
             ) from None
     if (strings["scheme"] is None) != (strings["field"] is None) and layer_key in (
@@ -495,21 +548,32 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         missing = "scheme" if strings["scheme"] is None else "field"
         raise ctx.error(
             f"{key}.{missing}",
-            f"a plan needs both `field` (the classification field) and `scheme` (its code table); {missing} is missing",
+            f"规划图层需要 field（分类字段）和 scheme（代码表）— a plan needs both `field` (the classification field) and `scheme` (its code table); {missing} is missing",
             f"add `{missing}: …`",
         )
     if layer_key in (*PLAN_KEYS, "current") and strings["field"] is None:
         raise ctx.error(
             f"{key}.field",
-            "missing: which field holds the land-use code",
+            "缺少分类字段 missing: which field holds the land-use code",
             f"add `field: …` and `scheme: …` to {key}",
         )
+    if strings["grade_field"] is not None and layer_key != "current":
+        raise ctx.error(
+            f"{key}.grade_field",
+            "等别字段只用于现状 — `grade_field` names the quality-grade column of the current "
+            "land use only",
+            "move it to `current:`, or for a grades layer name its column with `field:`",
+        )
+    if layer_key == "grades" and strings["field"] is None:
+        strings["field"] = "GDDB"  # the 等别 column of 耕地质量等别成果 (schema.SurveyFields)
     if (strings["x"] is None) != (strings["y"] is None):
-        raise ctx.error(f"{key}.x/y", "give both `x` and `y` columns", "add the missing one")
+        raise ctx.error(
+            f"{key}.x/y", "x 和 y 须同时给出 give both `x` and `y` columns", "add the missing one"
+        )
     if path is not None and path.suffix.lower() == ".csv" and strings["x"] is None:
         raise ctx.error(
             key,
-            "a CSV source needs its coordinate columns",
+            "CSV 数据源需要坐标列 a CSV source needs its coordinate columns",
             "add `x: lon` and `y: lat` (and `crs:`)",
         )
 
@@ -531,6 +595,7 @@ def _source(ctx: _Ctx, key: str, value: Any, *, layer_key: str) -> SourceConfig:
         y=strings["y"],
         control_points=control_points,
         industry=strings["industry"],
+        grade_field=strings["grade_field"],
         towgs84=towgs84,
         codes=_mapping(ctx, f"{key}.codes", value.get("codes")),
     )
@@ -541,7 +606,11 @@ def _towgs84(ctx: _Ctx, key: str, value: dict[str, Any]) -> tuple[float, ...] | 
     if not given:
         return None
     if len(given) == 2:
-        raise ctx.error(f"{key}.helmert", "give `towgs84` or `helmert`, not both", "keep one")
+        raise ctx.error(
+            f"{key}.helmert",
+            "towgs84 与 helmert 只能给一个 give `towgs84` or `helmert`, not both",
+            "keep one",
+        )
     opt = given[0]
     params = value[opt]
     if isinstance(params, str):
@@ -553,7 +622,7 @@ def _towgs84(ctx: _Ctx, key: str, value: dict[str, Any]) -> tuple[float, ...] | 
     if len(numbers) not in (3, 7) or not all(math.isfinite(n) for n in numbers):
         raise ctx.error(
             f"{key}.{opt}",
-            f"expected 3 or 7 numbers (dx, dy, dz [m], rx, ry, rz [arc-seconds], ds [ppm]), found {params!r}",
+            f"应为 3 个或 7 个参数 expected 3 or 7 numbers (dx, dy, dz [m], rx, ry, rz [arc-seconds], ds [ppm]), found {params!r}",
             f"write e.g. `{opt}: [24.0, -123.0, -94.0, 0.02, -0.25, -0.13, 1.1]` "
             "with the parameters your surveying bureau published",
         )
@@ -563,11 +632,11 @@ def _towgs84(ctx: _Ctx, key: str, value: dict[str, Any]) -> tuple[float, ...] | 
 def _number(ctx: _Ctx, key: str, value: Any, *, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ctx.error(
-            key, f"expected a number, found {value!r}", f"write `{key.split('.')[-1]}: 60`"
+            key, f"应为数字 expected a number, found {value!r}", f"write `{key.split('.')[-1]}: 60`"
         )
     if not low <= value <= high:
         raise ctx.error(
-            key, f"{value} is out of range", f"use a value between {low:g} and {high:g}"
+            key, f"{value} 超出范围 is out of range", f"use a value between {low:g} and {high:g}"
         )
     return float(value)
 
@@ -578,7 +647,9 @@ def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
     if unknown:
         bad = sorted(unknown)[0]
         raise ctx.error(
-            f"logistics.{bad}", "unknown option", "use radius_min, speeds_kmh and breaks_min"
+            f"logistics.{bad}",
+            "未知的选项 unknown option",
+            "use radius_min, speeds_kmh and breaks_min",
         )
     radius: float | dict[str, float] = 60.0
     if "radius_min" in doc:
@@ -589,7 +660,9 @@ def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
                 for k, v in value.items()
             }
             if not radius:
-                raise ctx.error("logistics.radius_min", "empty table", "give minutes per industry")
+                raise ctx.error(
+                    "logistics.radius_min", "空表 empty table", "give minutes per industry"
+                )
         else:
             radius = _number(ctx, "logistics.radius_min", value, low=1, high=1440)
     speeds = dict(_SPEED_DEFAULTS)
@@ -601,7 +674,7 @@ def _logistics(ctx: _Ctx, doc: Any) -> LogisticsConfig:
         if not isinstance(raw, list) or not raw:
             raise ctx.error(
                 "logistics.breaks_min",
-                f"expected a list of minutes, found {raw!r}",
+                f"应为分钟数列表 expected a list of minutes, found {raw!r}",
                 "write e.g. `breaks_min: [30, 60, 90]`",
             )
         breaks = tuple(
@@ -620,7 +693,7 @@ def _thresholds(ctx: _Ctx, doc: Any) -> Thresholds:
         bad = sorted(unknown)[0]
         raise ctx.error(
             f"thresholds.{bad}",
-            "unknown option",
+            "未知的选项 unknown option",
             f"use sliver_m2 or buffer_m.{closest_hint(bad, {'sliver_m2', 'buffer_m'})}",
         )
     return Thresholds(

@@ -108,8 +108,8 @@ def detect_encoding(data: bytes, *, where: str = "") -> EncodingGuess:
     best = from_bytes(data).best()
     if best is None:
         raise DataError(
-            f"{where}: the text is in no encoding fiveplans can recognise (not UTF-8, not GBK). "
-            "Fix: re-export the file as UTF-8, or set `encoding:` for this source."
+            f"{where}: 无法识别文字编码 — the text is in no encoding fiveplans can recognise (not "
+            "UTF-8, not GBK). 解决 Fix: re-export the file as UTF-8, or set `encoding:` for this source."
         )
     return EncodingGuess(
         best.encoding.upper(), f"detected by charset-normalizer as {best.encoding}"
@@ -121,7 +121,10 @@ def dbf_text_sample(dbf: Path, *, max_records: int = 5000) -> bytes:
     with open(dbf, "rb") as fh:
         head = fh.read(32)
         if len(head) < 32:
-            raise DataError(f"{dbf}: not a dBASE file (too short). Fix: re-export the Shapefile.")
+            raise DataError(
+                f"{dbf}: 不是 dBASE 属性文件 — not a dBASE file (too short). 解决 Fix: re-export "
+                "the Shapefile."
+            )
         n_records, header_len, record_len = struct.unpack("<IHH", head[4:12])
         fields = []
         offset = 1  # deletion flag
@@ -158,13 +161,14 @@ def check_shapefile_complete(shp: Path) -> None:
         head = fh.read(100)
     if len(head) < 100 or struct.unpack(">i", head[0:4])[0] != 9994:
         raise DataError(
-            f"{shp}: not a Shapefile main file (bad header). Fix: re-export the Shapefile."
+            f"{shp}: 不是 Shapefile 主文件 — not a Shapefile main file (bad header). 解决 Fix: "
+            "re-export the Shapefile."
         )
     declared = struct.unpack(">i", head[24:28])[0] * 2
     if size < declared:
         raise DataError(
-            f"{shp}: truncated — the header says {declared:,} bytes but the file has {size:,} "
-            "(an interrupted copy or download). Fix: copy the complete .shp again from the "
+            f"{shp}: 文件被截断 truncated — the header says {declared:,} bytes but the file has {size:,} "
+            "(an interrupted copy or download). 解决 Fix: copy the complete .shp again from the "
             "delivery."
         )
     dbf = next((p for p in (shp.with_suffix(".dbf"), shp.with_suffix(".DBF")) if p.exists()), None)
@@ -176,8 +180,8 @@ def check_shapefile_complete(shp: Path) -> None:
             expected = header_len + n_records * record_len
             if dbf.stat().st_size < expected:
                 raise DataError(
-                    f"{dbf}: truncated — {n_records:,} records need {expected:,} bytes but the "
-                    f"file has {dbf.stat().st_size:,}. Fix: copy the complete .dbf again."
+                    f"{dbf}: 文件被截断 truncated — {n_records:,} records need {expected:,} bytes but the "
+                    f"file has {dbf.stat().st_size:,}. 解决 Fix: copy the complete .dbf again."
                 )
 
 
@@ -194,8 +198,8 @@ def detect_shapefile_encoding(shp: Path, *, declared: str | None = None) -> Enco
         dbf = shp.with_suffix(".DBF")
     if not dbf.exists():
         raise DataError(
-            f"{shp}: the attribute file {shp.with_suffix('.dbf').name} is missing. "
-            "Fix: deliver the .shp together with its .dbf and .shx."
+            f"{shp}: 缺少属性文件 — the attribute file {shp.with_suffix('.dbf').name} is missing. "
+            "解决 Fix: deliver the .shp together with its .dbf and .shx."
         )
     sample = dbf_text_sample(dbf)
     guess = detect_encoding(sample, where=str(shp))
@@ -227,7 +231,9 @@ def atomic_path(dest: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     """
     dest = Path(dest)
     if dest.exists() and not overwrite:
-        raise FileExistsError(f"{dest} exists. Fix: pass --overwrite or choose another --out.")
+        raise FileExistsError(
+            f"{dest}: 成果已存在 — exists. 解决 Fix: pass --overwrite or choose another --out."
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
     os.close(fd)

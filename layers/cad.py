@@ -134,7 +134,7 @@ def read_dxf(
             len(degenerate),
             _short_list(degenerate),
         )
-    rows = _dedupe(file, rows)
+    rows, dropped = _dedupe(file, rows)
     if not rows:
         where = "any layer" if selected is None else f"layers {sorted(layers or [])}"
         raise DataError(
@@ -143,6 +143,7 @@ def read_dxf(
             "(PEDIT → Close) or choose the layers that hold them with `layer:` in the pilot."
         )
     gdf = geopandas.GeoDataFrame(rows, geometry="geometry", crs=None)
+    gdf.attrs["duplicates_dropped"] = dropped  # counted in the loader's QA
     logger.info("%s: read %d polygons from %d layers", file, len(gdf), gdf["Layer"].nunique())
     return gdf
 
@@ -256,8 +257,10 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
     return shapely.union_all(parts)
 
 
-def _dedupe(file: Path, rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Drop repeats of the same outline on the same layer (hatch over its closed polyline)."""
+def _dedupe(file: Path, rows: list[dict[str, object]]) -> tuple[list[dict[str, object]], list[str]]:
+    """Drop repeats of the same outline on the same layer (hatch over its closed polyline).
+
+    Returns the rows kept and the dropped entities (``KIND HANDLE = KIND HANDLE`` kept)."""
     seen: dict[tuple[str, bytes], str] = {}
     dropped: list[str] = []
     order = sorted(range(len(rows)), key=lambda i: (_ENTITY_ORDER[str(rows[i]["entity"])], i))
@@ -280,7 +283,7 @@ def _dedupe(file: Path, rows: list[dict[str, object]]) -> list[dict[str, object]
             len(dropped),
             _short_list(dropped),
         )
-    return kept
+    return kept, dropped
 
 
 def _open_message(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fiveplans.errors import ConfigError, DataError
+from fiveplans.schema import LEGEND_VALUES, USE_VALUES
 
 __all__ = [
     "LEGEND_CLASSES",
@@ -37,32 +38,16 @@ __all__ = [
     "code_table",
     "guess_scheme",
     "normalize_code",
+    "recognised_share",
     "schemes",
 ]
 
 logger = logging.getLogger(__name__)
 
-LEGEND_CLASSES: tuple[str, ...] = (
-    "basic_farmland",
-    "farmland",
-    "construction",
-    "ecological",
-    "water",
-    "forest",
-    "grassland",
-    "other",
-)
-USE_CLASSES: tuple[str, ...] = (
-    "industrial",
-    "logistics",
-    "residential",
-    "public",
-    "commercial",
-    "transport",
-    "utilities",
-    "green",
-    "other",
-)
+#: The common legend and the uses of construction land (CONTRACT §3): one definition, in
+#: :mod:`fiveplans.schema`.
+LEGEND_CLASSES: tuple[str, ...] = LEGEND_VALUES
+USE_CLASSES: tuple[str, ...] = USE_VALUES
 LEGEND_LABELS: dict[str, str] = {
     "basic_farmland": "永久基本农田 Permanent basic farmland",
     "farmland": "一般农用地 Other farmland",
@@ -96,7 +81,18 @@ _SCHEME_ORDER = (
     "ecology",
     "infrastructure",
 )
-_TEXT_COLUMNS = ("code", "name_zh", "parent_code", "legend", "use", "aliases", "note", "source")
+_TEXT_COLUMNS = (
+    "code",
+    "name_zh",
+    "parent_code",
+    "legend",
+    "use",
+    "aliases",
+    "note",
+    "authority",
+    "checked",
+    "cross_checks",
+)
 _OVERRIDE_KEYS = ("legend", "use", "name_zh")
 _EXAMPLES = 5
 _CODE_FIRST = re.compile(r"^([0-9A-Za-z]+)(?=$|[^0-9A-Za-z])")
@@ -133,8 +129,11 @@ def _check_scheme(scheme: str) -> str:
         if key in names:
             return key
     close = difflib.get_close_matches(str(scheme).strip().lower(), names, n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ConfigError(f"unknown code scheme '{scheme}': use one of {', '.join(names)}.{hint}")
+    hint = f" 是否应为 Did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(
+        f"未知的代码表 unknown code scheme '{scheme}'.{hint} 解决 Fix: use one of "
+        f"{', '.join(names)} (docs/pilot.md lists their standards)"
+    )
 
 
 @functools.cache
@@ -165,7 +164,11 @@ def code_table(scheme: str) -> pd.DataFrame:
     pandas.DataFrame
         One row per code: ``code``, ``name_zh``, ``level``, ``parent_code``, ``legend``, ``use``
         (construction rows only), ``aliases`` (``;``-separated variant codes and names seen in
-        deliveries), ``note``, ``source``, plus scheme-specific columns (``edition_2020_differs``,
+        deliveries), ``note``, ``authority`` (the standard the code belongs to, e.g. GB/T
+        21010-2017; for the project tables ``ecology`` and ``infrastructure`` the project
+        itself), ``checked`` (how the row was checked: several public copies agree, a single
+        copy, or unverified), ``cross_checks`` (the public copies compared — never the
+        authority), plus scheme-specific columns (``edition_2020_differs``,
         ``differs_from_2023``, ``geometry``, ``corridor_width_m``). Missing values are ``None``
         (``NaN`` for ``corridor_width_m``). A fresh copy: changing it does not change the table.
 
@@ -379,7 +382,7 @@ def _validated_overrides(
     pre = _prefix(where)
     if not isinstance(overrides, Mapping):
         raise ConfigError(
-            f"{pre}the code overrides must be a table of code: legend (or code: {{legend: …, "
+            f"{pre}代码覆盖应为“代码: 图例”表 — the code overrides must be a table of code: legend (or code: {{legend: …, "
             f"use: …, name_zh: …}}), got {type(overrides).__name__}; write it as a YAML mapping"
         )
     valid_legends = ", ".join(LEGEND_CLASSES)
@@ -387,47 +390,50 @@ def _validated_overrides(
     result: dict[str, tuple[str, str | None, str | None]] = {}
     for raw_key, spec in overrides.items():
         if _is_missing(raw_key):
-            raise ConfigError(f"{pre}a code override has an empty code; give the code it maps")
+            raise ConfigError(
+                f"{pre}代码覆盖缺少代码 — a code override has an empty code. 解决 Fix: give "
+                "the code it maps"
+            )
         key = _normalize(raw_key, lookup) or _clean_text(_raw_text(raw_key)).upper()
-        label = f"code override '{raw_key}'"
+        label = f"代码覆盖 code override '{raw_key}'"
         if isinstance(spec, str):
             spec = {"legend": spec}
         if not isinstance(spec, Mapping):
             raise ConfigError(
-                f"{pre}{label} must be a legend class or a table with keys "
-                f"{', '.join(_OVERRIDE_KEYS)}; got {spec!r}"
+                f"{pre}{label}: 格式不对 — must be a legend class or a table with keys "
+                f"{', '.join(_OVERRIDE_KEYS)}; got {spec!r}. 解决 Fix: write e.g. `M1: construction`"
             )
         extra = sorted(str(k) for k in spec if k not in _OVERRIDE_KEYS)
         if extra:
             raise ConfigError(
-                f"{pre}{label} has unknown key(s) {', '.join(extra)}; "
-                f"use only {', '.join(_OVERRIDE_KEYS)}"
+                f"{pre}{label}: 未知的键 — has unknown key(s) {', '.join(extra)}. "
+                f"解决 Fix: use only {', '.join(_OVERRIDE_KEYS)}"
             )
         known = lookup.rows.get(key)
         legend = spec.get("legend", known[0] if known else None)
         if legend is None:
             raise ConfigError(
                 f"{pre}{label}: '{raw_key}' is not a code of scheme '{scheme}', so the override "
-                f"needs a legend; add legend: one of {valid_legends}"
+                f"needs a legend. 解决 Fix: add legend: one of {valid_legends}"
             )
         legend = str(legend).strip()
         if legend not in LEGEND_CLASSES:
             raise ConfigError(
-                f"{pre}{label} maps to legend '{legend}', which is not a legend class; "
-                f"use one of {valid_legends}"
+                f"{pre}{label}: 不是图例类 — maps to legend '{legend}', which is not a legend class. "
+                f"解决 Fix: use one of {valid_legends}"
             )
         use = spec.get("use")
         if use is not None and str(use).strip():
             use = str(use).strip()
             if use not in USE_CLASSES:
                 raise ConfigError(
-                    f"{pre}{label} gives use '{use}', which is not a use class; "
-                    f"use one of {valid_uses}"
+                    f"{pre}{label}: 不是用途类 — gives use '{use}', which is not a use class. "
+                    f"解决 Fix: use one of {valid_uses}"
                 )
             if legend != "construction":
                 raise ConfigError(
-                    f"{pre}{label} gives use '{use}' with legend '{legend}': a use applies to "
-                    f"construction land only; set legend: construction or drop the use"
+                    f"{pre}{label}: 只有建设用地有用途 — gives use '{use}' with legend '{legend}': a use "
+                    f"applies to construction land only. 解决 Fix: set legend: construction or drop the use"
                 )
         elif legend == "construction":
             use = known[1] if known and known[1] else "other"
@@ -573,18 +579,18 @@ def apply_legend(
     pre = _prefix(where)
     if len(raw) and n_values == 0:
         raise DataError(
-            f"{pre}all {len(raw)} features have an empty classification value; "
-            f"check that `field` names the field that holds the {scheme} codes"
+            f"{pre}分类字段全为空 — all {len(raw)} features have an empty classification value. "
+            f"解决 Fix: check that `field` names the field that holds the {scheme} codes"
         )
     n_unknown = int(unknown["count"].sum())
     if n_values and n_unknown == n_values:
         examples = ", ".join(repr(v) for v in unknown["value"].head(_EXAMPLES))
         raise DataError(
-            f"{pre}none of the {n_values} values is a code of scheme '{scheme}' "
-            f"(examples: {examples}); {_suggestion(values, scheme)}"
+            f"{pre}没有一个值在代码表中 — none of the {n_values} values is a code of scheme "
+            f"'{scheme}' (examples: {examples}). 解决 Fix: {_suggestion(values, scheme)}"
         )
-    if n_unknown:
-        logger.warning(
+    if n_unknown:  # the loader warns (FiveplansWarning); `unknown` holds them all
+        logger.info(
             "%s%d of %d values are not codes of scheme '%s' and were mapped to 'other': %s",
             pre,
             n_unknown,
@@ -633,3 +639,34 @@ def guess_scheme(values: pd.Series | Iterable[Any]) -> list[tuple[str, float]]:
     order = {name: i for i, name in enumerate(_scheme_names())}
     ranked.sort(key=lambda item: (-item[1], order[item[0]]))
     return ranked
+
+
+def recognised_share(values: pd.Series | Iterable[Any], scheme: str) -> float:
+    """The share (0–1) of the non-empty values that are codes (or names) of one scheme.
+
+    Parameters
+    ----------
+    values
+        Raw values of a field; empty ones are ignored.
+    scheme
+        A scheme id from :func:`schemes` (case is ignored).
+
+    Returns
+    -------
+    float
+        0 when there is no non-empty value. Distinct values are looked up once each.
+    """
+    lookup = _lookup(_check_scheme(scheme))
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    try:
+        counts = series.value_counts(dropna=True)
+    except TypeError:  # unhashable cells
+        counts = series.astype(str).value_counts(dropna=True)
+    total = hits = 0
+    for value, n in counts.items():
+        if _is_missing(value):
+            continue
+        total += int(n)
+        if _normalize(value, lookup) is not None:
+            hits += int(n)
+    return hits / total if total else 0.0

@@ -25,7 +25,7 @@ import pyproj
 import shapely
 
 from fiveplans import coords
-from fiveplans.config import PLAN_KEYS, PilotConfig, SourceConfig
+from fiveplans.config import PilotConfig, SourceConfig
 from fiveplans.crs import (
     CrsSpec,
     default_working_crs,
@@ -34,7 +34,7 @@ from fiveplans.crs import (
     needs_datum_parameters,
     with_towgs84,
 )
-from fiveplans.errors import CRSError, CRSWarning, DataError, FiveplansWarning
+from fiveplans.errors import ConfigError, CRSError, CRSWarning, DataError, FiveplansWarning
 from fiveplans.io import (
     EncodingGuess,
     check_shapefile_complete,
@@ -43,6 +43,8 @@ from fiveplans.io import (
 )
 from fiveplans.layers import qa
 from fiveplans.layers.legend import apply_legend
+from fiveplans.schema import LEGEND_COLUMNS as LEGEND_COLUMNS
+from fiveplans.schema import PLAN_KEYS
 
 __all__ = [
     "GEOMETRY_KINDS",
@@ -69,12 +71,15 @@ GEOMETRY_KINDS: dict[str, qa.GeometryKind] = {
     "suppliers": "point",
     "clusters": "point_or_polygon",
     "districts": "polygon",
+    "grades": "polygon",  # 耕地质量等别成果: joined onto the current land use by area share
     "boundary": "polygon",
 }
 _COVERAGE_KEYS = {"cluster", "land_use", "urban", "current", "districts"}
+#: Per format, columns that number entities rather than describe them (not compared when
+#: looking for exact duplicate records).
+_BOOKKEEPING: dict[str, tuple[str, ...]] = {"DXF": ("handle", "entity")}
 _CHINA_LON = (73.0, 136.0)
 _CHINA_LAT = (3.0, 54.0)
-LEGEND_COLUMNS = ("source_id", "source_code", "legend", "use")
 
 
 @dataclass
@@ -90,6 +95,8 @@ class LoadReport:
     crs_source: str = ""
     crs_used: str = ""
     crs_reason: str = ""
+    #: The CRS the source's coordinates were read in (``None`` for CAD local grids).
+    source_crs: pyproj.CRS | None = field(default=None, repr=False)
     encoding: str = ""
     encoding_reason: str = ""
     notes: list[str] = field(default_factory=list)
@@ -118,8 +125,8 @@ class LoadReport:
             "format": self.format,
             "features_read": self.features_read,
             "features_loaded": self.features_loaded,
-            "crs_declared": self.crs_declared,
-            "crs_in_file": self.crs_source,
+            "crs_pilot": self.crs_declared,  # the pilot's `crs:` (试点 crs)
+            "crs_file": self.crs_source,  # the CRS the file itself carries (文件坐标系)
             "crs_used": self.crs_used,
             "crs_reason": self.crs_reason,
             "encoding": self.encoding,
@@ -175,7 +182,8 @@ def _list_layers(path: Path) -> list[str]:
         return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:  # GDAL raises several types for unreadable files
         raise DataError(
-            f"{path}: cannot be opened as a GIS file ({exc}). Fix: check that the file is "
+            f"{path}: 无法作为 GIS 文件打开 — cannot be opened as a GIS file ({exc}). 解决 Fix: check "
+            "that the file is "
             "complete (not truncated), in a supported format (Shapefile, GeoPackage, FileGDB, "
             "GeoJSON, DXF, CSV, OSM, GeoTIFF), and not open in another program."
         ) from None
@@ -189,15 +197,15 @@ def _choose_layers(src: SourceConfig, available: list[str]) -> list[str]:
                 near = difflib.get_close_matches(name, available, n=1, cutoff=0.4)
                 hint = f" Did you mean '{near[0]}'?" if near else ""
                 raise DataError(
-                    f"{src.where}: layer '{name}' not found in {src.path.name}; it has "
-                    f"{', '.join(available) or 'no layers'}.{hint} Fix: set `layer:` to one of them."
+                    f"{src.where}: 找不到图层 — layer '{name}' not found in {src.path.name}; it has "
+                    f"{', '.join(available) or 'no layers'}.{hint} 解决 Fix: set `layer:` to one of them."
                 )
         return list(src.layer)
     if len(available) == 1:
         return available
     raise DataError(
-        f"{src.where}: {src.path.name} holds {len(available)} layers ({', '.join(available)}) "
-        "and no `layer:` says which to load. Fix: add `layer: NAME` (or a list) to this source."
+        f"{src.where}: 文件有多个图层 — {src.path.name} holds {len(available)} layers "
+        f"({', '.join(available)}) and no `layer:` says which to load. 解决 Fix: add `layer: NAME` (or a list) to this source."
     )
 
 
@@ -222,13 +230,14 @@ def _read_gdal(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
             frame = pyogrio.read_dataframe(src.path, layer=name, **kwargs)
         except UnicodeDecodeError as exc:
             raise DataError(
-                f"{src.where}: text in layer {name} cannot be decoded as "
-                f"{kwargs.get('encoding', 'UTF-8')} ({exc.reason}). Fix: set `encoding:` "
+                f"{src.where}: 文字无法解码 — text in layer {name} cannot be decoded as "
+                f"{kwargs.get('encoding', 'UTF-8')} ({exc.reason}). 解决 Fix: set `encoding:` "
                 "(e.g. GBK or GB18030) for this source."
             ) from None
         except Exception as exc:
             raise DataError(
-                f"{src.where}: reading layer {name} failed: {exc}. Fix: open the file in QGIS "
+                f"{src.where}: 读取图层失败 — reading layer {name} failed: {exc}. 解决 Fix: open the "
+                "file in QGIS "
                 "to check it, and re-export it if it is damaged."
             ) from None
         if len(layers) > 1:
@@ -239,8 +248,8 @@ def _read_gdal(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
     crs_set = {str(f.crs) for f in frames}
     if len(crs_set) > 1:
         raise CRSError(
-            f"{src.where}: the layers {', '.join(layers)} have different CRSs ({'; '.join(sorted(crs_set))}). "
-            "Fix: load them as separate sources or re-project them to one CRS first."
+            f"{src.where}: 各图层坐标系不同 — the layers {', '.join(layers)} have different CRSs ({'; '.join(sorted(crs_set))}). "
+            "解决 Fix: load them as separate sources or re-project them to one CRS first."
         )
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
@@ -258,8 +267,8 @@ def _read_csv(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
         text = raw.decode(guess.encoding.lower().replace("utf-8-sig", "utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{src.where}: cannot decode as {guess.encoding} at byte {exc.start}. "
-            "Fix: set `encoding:` for this source (e.g. GBK, GB18030, UTF-8)."
+            f"{src.where}: 无法按 {guess.encoding} 解码 — cannot decode as {guess.encoding} at byte "
+            f"{exc.start}. 解决 Fix: set `encoding:` for this source (e.g. GBK, GB18030, UTF-8)."
         ) from None
     import io
 
@@ -267,20 +276,21 @@ def _read_csv(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise DataError(
-            f"{src.where}: not a readable CSV ({exc}). Fix: check the delimiters and quotes."
+            f"{src.where}: CSV 无法读取 — not a readable CSV ({exc}). 解决 Fix: check the "
+            "delimiters and quotes."
         ) from None
     df.columns = [c.strip().lstrip("\ufeff") for c in df.columns]
     for col in (src.x, src.y):
         if col not in df.columns:
-            raise DataError(_field_missing(src, col, list(df.columns), option="x/y"))
+            raise ConfigError(_field_missing(src, col, list(df.columns), option="x/y"))
     xs = pd.to_numeric(df[src.x].str.strip(), errors="coerce")
     ys = pd.to_numeric(df[src.y].str.strip(), errors="coerce")
     bad = xs.isna() | ys.isna() | ~np.isfinite(xs) | ~np.isfinite(ys)
     if bad.any():
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
         report.warn(
-            f"{int(bad.sum())} rows have no usable coordinates in {src.x}/{src.y} and were dropped "
-            f"(CSV lines {rows}). Fix: fill in the coordinates."
+            f"缺少坐标的行已删除 — {int(bad.sum())} rows have no usable coordinates in {src.x}/{src.y} and were dropped "
+            f"(CSV lines {rows}). 解决 Fix: fill in the coordinates."
         )
     df = df.loc[~bad].copy()
     for col in df.columns:
@@ -309,7 +319,10 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
     """
     report = LoadReport(key=src.key, where=src.where, format=_format_of(src))
     if src.path is not None and not src.path.exists():
-        raise DataError(f"{src.where}: file not found. Fix: check `path:`.")
+        raise ConfigError(
+            f"{src.where}: 找不到文件 — file not found. 解决 Fix: check `path:` (relative to "
+            "the pilot YAML's folder)."
+        )
     fmt = report.format
     if fmt == "PostGIS":
         from fiveplans.layers.postgis import read_postgis
@@ -344,7 +357,8 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
         )
     if len(gdf) == 0:
         raise DataError(
-            f"{src.where}: the layer has no features. Fix: check that the right file and `layer:` are named."
+            f"{src.where}: 图层没有要素 — the layer has no features. 解决 Fix: check that the right "
+            "file and `layer:` are named."
         )
     return gdf, report
 
@@ -354,17 +368,58 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _field_missing(src: SourceConfig, name: str, columns: list[str], *, option: str) -> str:
-    near = difflib.get_close_matches(name, columns, n=1, cutoff=0.4)
-    if not near:
-        lower = {c.lower(): c for c in columns}
-        if name.lower() in lower:
-            near = [lower[name.lower()]]
-    hint = f" The closest is '{near[0]}'." if near else ""
-    shown = ", ".join(c for c in columns if c != "geometry")
+def _field_missing(
+    src: SourceConfig,
+    name: str,
+    columns: list[str],
+    *,
+    option: str,
+    frame: pd.DataFrame | None = None,
+) -> str:
+    """Message for a field the pilot names that the source does not have.
+
+    For ``field:`` with a ``scheme:`` the suggestion is the field whose values the scheme
+    recognises (``YDDM`` holding GB 50137 codes, never ``YDMC`` holding their names when a
+    code field exists), checked on the values themselves; otherwise the closest name.
+    """
+    shown_columns = [c for c in columns if c != "geometry"]
+    near = difflib.get_close_matches(name, shown_columns, n=1, cutoff=0.4)
+    lower = {c.lower(): c for c in shown_columns}
+    if name.lower() in lower:
+        near = [lower[name.lower()]]
+    hint = f" 最接近的是 The closest is '{near[0]}'." if near else ""
+    if option == "field" and src.scheme is not None and frame is not None:
+        from fiveplans.layers.legend import recognised_share
+
+        similar = difflib.get_close_matches(name, shown_columns, n=len(shown_columns), cutoff=0)
+        closeness = {c: len(similar) - i for i, c in enumerate(similar)}
+        ranked = []
+        for column in shown_columns:
+            values = frame[column]
+            if values.dtype.kind not in "OUSiu":
+                continue
+            share = recognised_share(values.head(20000), src.scheme)
+            if share >= 0.5:
+                # code fields first (values look like codes), then names; then closeness
+                codes = values.dropna().astype(str).head(200)
+                code_like = float(codes.str.fullmatch(r"[0-9A-Za-z]{1,10}").mean() or 0)
+                ranked.append((code_like >= 0.8, share, closeness.get(column, 0), column))
+        ranked.sort(reverse=True)
+        if ranked:
+            _, share, _, best = ranked[0]
+            hint = (
+                f" 字段 '{best}' 的值是 {src.scheme} 代码 — the values of '{best}' are "
+                f"{src.scheme} codes ({share:.0%} recognised)."
+            )
+            return (
+                f"{src.where}: 找不到字段 '{name}' — field '{name}' not found; the source has "
+                f"{', '.join(shown_columns)}.{hint} 解决 Fix: set `{option}: {best}`."
+            )
     return (
-        f"{src.where}: field '{name}' not found; the source has {shown}.{hint} "
-        f"Fix: set `{option}:` to one of these."
+        f"{src.where}: 找不到字段 '{name}' — field '{name}' not found; the source has "
+        f"{', '.join(shown_columns)}.{hint} 解决 Fix: set "
+        f"{'`x:`/`y:`' if option == 'x/y' else f'`{option}:`'} to one of these "
+        "(`fiveplans inspect FILE` shows each field's values)."
     )
 
 
@@ -432,18 +487,21 @@ def _resolve_crs(
     if spec is not None:
         report.crs_declared = spec.text
         if spec.offset is not None:
-            report.crs_reason = f"declared `crs: {spec.text}`: {spec.offset.upper()} lon/lat converted to CGCS2000 (EPSG:4490) by iterated inverse"
+            report.crs_reason = f"pilot `crs: {spec.text}`: {spec.offset.upper()} lon/lat converted to CGCS2000 (EPSG:4490) by iterated inverse"
             return pyproj.CRS.from_epsg(4490), spec.offset
         assert spec.crs is not None
         if not _plausible(spec.crs, x, y):
             raise CRSError(
-                f"{src.where}: the declared `crs: {spec.text}` does not fit the coordinates "
+                f"{src.where}: 试点 crs 与坐标不符 — the pilot `crs: {spec.text}` does not fit the "
+                "coordinates "
                 f"(e.g. x={x[0]:.3f}, y={y[0]:.3f} fall outside its area of use). "
-                f"Fix: correct `crs:`; {detect_crs(x, y, reference_lon=reference_lon).reason}"
+                f"解决 Fix: correct `crs:`; {detect_crs(x, y, reference_lon=reference_lon).reason}"
             )
         if gdf.crs is not None and not gdf.crs.equals(spec.crs):
-            report.note(f"the file says {_crs_label(gdf.crs)}; the declared {spec.text} was used")
-        report.crs_reason = f"declared `crs: {spec.text}`"
+            report.note(
+                f"the file CRS is {_crs_label(gdf.crs)}; the pilot `crs: {spec.text}` was used"
+            )
+        report.crs_reason = f"pilot `crs: {spec.text}`"
         return spec.crs, None
     if gdf.crs is not None:
         if _plausible(gdf.crs, x, y):
@@ -452,13 +510,15 @@ def _resolve_crs(
         detected = detect_crs(x, y, reference_lon=reference_lon)
         if detected.crs is None:
             raise CRSError(
-                f"{src.where}: the file's CRS {_crs_label(gdf.crs)} does not fit its coordinates "
+                f"{src.where}: 文件坐标系与坐标不符 — the file CRS {_crs_label(gdf.crs)} does not fit "
+                "its coordinates "
                 f"(e.g. x={x[0]:.3f}, y={y[0]:.3f}) and nothing else fits: {detected.reason} "
-                "Fix: add the right `crs:` to this source."
+                "解决 Fix: add the right `crs:` to this source."
             )
         report.warn(
-            f"the file's CRS {_crs_label(gdf.crs)} does not fit its coordinates; used "
-            f"{_crs_label(detected.crs)} instead ({detected.reason}). Fix: add `crs:` to confirm.",
+            f"文件坐标系与坐标不符，已改用检测结果 — the file CRS {_crs_label(gdf.crs)} does not "
+            "fit its coordinates; used "
+            f"{_crs_label(detected.crs)} instead ({detected.reason}). 解决 Fix: add `crs:` to confirm.",
             CRSWarning,
         )
         report.crs_reason = f"file CRS rejected; detected: {detected.reason}"
@@ -466,13 +526,17 @@ def _resolve_crs(
     detected = detect_crs(x, y, reference_lon=reference_lon)
     if detected.crs is None:
         raise CRSError(
-            f"{src.where}: no CRS in the file (no .prj) and none could be detected: "
-            f"{detected.reason} Fix: add `crs:` to this source (e.g. `crs: EPSG:4547`)."
+            f"{src.where}: 文件没有坐标系且无法检测 — no CRS in the file (no .prj) and none could "
+            "be detected: "
+            f"{detected.reason} 解决 Fix: add `crs:` to this source (e.g. `crs: EPSG:4547`)."
         )
     report.crs_reason = f"no CRS in the file; detected: {detected.reason}"
-    message = f"no CRS in the file; detected {_crs_label(detected.crs)}: {detected.reason}"
+    message = (
+        f"文件没有坐标系，按坐标检测 — no CRS in the file; detected "
+        f"{_crs_label(detected.crs)}: {detected.reason}"
+    )
     if not detected.ambiguous_datum:
-        message += " Fix: add `crs:` to this source to confirm it."
+        message += " 解决 Fix: add `crs:` to this source to confirm it."
     report.warn(message, CRSWarning)
     return detected.crs, None
 
@@ -494,9 +558,10 @@ def _to_working(
     if needs_datum_parameters(crs):
         if src.towgs84 is None:
             report.warn(
-                f"{_crs_label(crs)} is on the Xian 1980 / Beijing 1954 datum and no `towgs84:` "
+                f"缺少 towgs84 参数，位置可能偏差数十米 — {_crs_label(crs)} is on the Xian 1980 / "
+                "Beijing 1954 datum and no `towgs84:` "
                 "parameters were given: PROJ can only apply a zero 'ballpark' shift, so positions "
-                "may be off by tens of metres. Fix: add `towgs84: [dx, dy, dz, rx, ry, rz, ds]` "
+                "may be off by tens of metres. 解决 Fix: add `towgs84: [dx, dy, dz, rx, ry, rz, ds]` "
                 "with the parameters your surveying bureau published.",
                 CRSWarning,
             )
@@ -510,6 +575,7 @@ def _to_working(
     if not out.crs.equals(working_crs):
         out = out.to_crs(working_crs)
     report.crs_used = _crs_label(crs)
+    report.source_crs = crs
     return out
 
 
@@ -525,13 +591,14 @@ def _register_cad(
     target_crs = src.crs.crs if src.crs is not None and src.crs.crs is not None else working_crs
     if src.crs is not None and src.crs.offset is not None:
         raise CRSError(
-            f"{src.where}: control points cannot be in {src.crs.text}. Fix: give their x/y in a "
+            f"{src.where}: 控制点不能用网络地图坐标 — control points cannot be in {src.crs.text}. "
+            "解决 Fix: give their x/y in a "
             "projected CRS and name it with `crs:`."
         )
     if not target_crs.is_projected:
         raise CRSError(
-            f"{src.where}: the control points' CRS {_crs_label(target_crs)} is not projected; a "
-            "Helmert fit needs metres. Fix: give x/y in a Gauss-Kruger CRS and name it with `crs:`."
+            f"{src.where}: 控制点坐标系不是投影坐标 — the control points' CRS "
+            f"{_crs_label(target_crs)} is not projected; a Helmert fit needs metres. 解决 Fix: give x/y in a Gauss-Kruger CRS and name it with `crs:`."
         )
     fit = fit_control_points(
         local_xy, target_xy, kind="similarity", point_ids=ids, where=str(src.control_points)
@@ -547,8 +614,8 @@ def _register_cad(
     if fit.rms > RMS_WARN_M:
         worst = report.control_points.sort_values("residual_m", ascending=False).iloc[0]
         report.warn(
-            f"control-point fit RMS {fit.rms:.2f} m exceeds {RMS_WARN_M} m (worst point "
-            f"{worst['point_id']}: {worst['residual_m']:.2f} m). Fix: check that point's local and "
+            f"控制点配准误差过大 — control-point fit RMS {fit.rms:.2f} m exceeds {RMS_WARN_M} m (worst point "
+            f"{worst['point_id']}: {worst['residual_m']:.2f} m). 解决 Fix: check that point's local and "
             "surveyed coordinates."
         )
     out = gdf.copy()
@@ -575,9 +642,9 @@ def _check_in_china(gdf: gpd.GeoDataFrame, src: SourceConfig, working_crs: pypro
         and lat.max() <= _CHINA_LAT[1]
     ):
         raise CRSError(
-            f"{src.where}: after projection the layer spans lon {np.nanmin(lon):.3f}…{np.nanmax(lon):.3f}, "
+            f"{src.where}: 坐标系有误，图层不在中国境内 — after projection the layer spans lon {np.nanmin(lon):.3f}…{np.nanmax(lon):.3f}, "
             f"lat {np.nanmin(lat):.3f}…{np.nanmax(lat):.3f}, outside China. The CRS is wrong. "
-            "Fix: set the right `crs:` for this source (zone-prefixed eastings, lon/lat order and "
+            "解决 Fix: set the right `crs:` for this source (zone-prefixed eastings, lon/lat order and "
             "GCJ-02 are the usual causes)."
         )
 
@@ -615,23 +682,47 @@ def harmonize(
         source's own ``codes:``).
     """
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    for option, name in (("field", src.field), ("id", src.id), ("industry", src.industry)):
+    named = (("field", src.field), ("id", src.id), ("industry", src.industry))
+    grade = getattr(src, "grade_field", None)  # named → required (the default GDDB is optional)
+    for option, name in (*named, ("grade_field", grade)):
         if name is not None and name not in columns:
-            raise DataError(_field_missing(src, name, columns, option=option))
+            raise ConfigError(_field_missing(src, name, columns, option=option, frame=gdf))
     kind = GEOMETRY_KINDS.get(src.key, "any")
     out, rows = qa.repair_geometries(gdf, kind=kind, where=src.where, id_column=src.id)
     out = _to_working(out, src, report, working_crs=working_crs, reference_lon=reference_lon)
     _check_in_china(out, src, working_crs)
 
+    # Exact repeats (every attribute and the geometry) are dropped and counted; only then may
+    # an id shared by records that differ stop the load.
+    bookkeeping = _BOOKKEEPING.get(report.format, ())
+    cad_repeats = gdf.attrs.get("duplicates_dropped") or []
+    out.attrs.pop("duplicates_dropped", None)
+    if cad_repeats:
+        rows.append(
+            qa.QARow(
+                "duplicate_record 重复记录",
+                len(cad_repeats),
+                detail=f"重复图形已删除 — {len(cad_repeats)} CAD outlines repeat another on the "
+                f"same layer and were dropped: {', '.join(cad_repeats[:10])}"
+                + (f" … (+{len(cad_repeats) - 10})" if len(cad_repeats) > 10 else ""),
+            )
+        )
+    row_numbers = gdf.index.get_indexer(out.index) + 1
+    out, repeats = qa.drop_exact_duplicates(
+        out, id_column=src.id, ignore=bookkeeping, row_numbers=row_numbers
+    )
+    if repeats is not None:
+        rows.append(repeats)
+        row_numbers = gdf.index.get_indexer(out.index) + 1
     if src.id is not None:
         ids = out[src.id].astype(str)
-        dup = ids.duplicated(keep=False)
-        if dup.any():
-            examples = ", ".join(sorted(set(ids[dup]))[:5])
+        shared = qa.shared_ids(out, src.id, ignore=bookkeeping, row_numbers=row_numbers)
+        if shared:
+            n = int(ids.duplicated(keep=False).sum())
             raise DataError(
-                f"{src.where}: the id field '{src.id}' is not unique ({int(dup.sum())} rows share "
-                f"values, e.g. {examples}). Fix: name a unique field with `id:` or remove `id:` "
-                "to number the rows."
+                f"{src.where}: 编号不唯一 — the id field '{src.id}' is not unique: it is shared "
+                f"by records that differ ({n} records): {'; '.join(shared)}. Fix: correct the ids "
+                "in the source, name a unique field with `id:`, or remove `id:` to number the rows."
             )
         source_id = ids
     else:
@@ -652,8 +743,8 @@ def harmonize(
                 for v, c in zip(result.unknown["value"], result.unknown["count"], strict=False)
             )
             report.warn(
-                f"{n} features carry codes not in the {src.scheme} table ({examples}); they are "
-                "kept with legend 'other'. Fix: correct the codes or map them under `codes:` in the pilot."
+                f"未知代码 — {n} features carry codes not in the {src.scheme} table ({examples}); they "
+                "are kept with legend 'other'. 解决 Fix: correct the codes or map them under `codes:` in the pilot."
             )
             rows.append(qa.QARow("unknown_code 未知代码", n, detail=examples))
     else:
@@ -785,14 +876,15 @@ def _diagnose_offsets(
         if key == "boundary" or (src.crs is not None and src.crs.offset is not None):
             continue
         report = reports[key]
-        if "4490" not in report.crs_used and "4326" not in report.crs_used:
-            continue
+        if report.source_crs is None or not report.source_crs.is_geographic:
+            continue  # a GCJ-02 offset hides only in longitude/latitude sources
         if key not in PLAN_KEYS and key not in ("current", "districts"):
             continue
         as_ll = frame.to_crs("EPSG:4326")
         diag = diagnose_gcj02(as_ll, boundary)
         if diag.probably_gcj02:
             report.warn(
-                f"probably GCJ-02 (Amap/Tencent offset): {diag.message} Fix: add `crs: gcj02` to this source.",
+                f"可能是 GCJ-02 坐标（高德/腾讯偏移）— probably GCJ-02 (Amap/Tencent offset): "
+                f"{diag.message} 解决 Fix: add `crs: gcj02` to this source.",
                 CRSWarning,
             )

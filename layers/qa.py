@@ -23,9 +23,11 @@ __all__ = [
     "GeometryKind",
     "QARow",
     "coverage_overlaps",
+    "drop_exact_duplicates",
     "duplicate_geometries",
     "qa_table",
     "repair_geometries",
+    "shared_ids",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,6 +215,152 @@ def duplicate_geometries(gdf: gpd.GeoDataFrame) -> QARow | None:
         area_m2=area,
         detail=f"{n} features repeat an earlier geometry (rows {rows})",
     )
+
+
+def _hashable(values: pd.Series) -> pd.Series:
+    """A column as hashable values for ``duplicated`` (lists/dicts of GeoJSON properties → text)."""
+    if values.dtype != object:
+        return values
+    return values.map(lambda v: repr(v) if isinstance(v, (list, dict, set)) else v)
+
+
+def _normalised_wkb(geoms: np.ndarray) -> np.ndarray:
+    return np.asarray(shapely.to_wkb(shapely.normalize(geoms), hex=False), dtype=object)
+
+
+def _row_labels(gdf: gpd.GeoDataFrame, positions: np.ndarray, id_column: str | None) -> list[str]:
+    if id_column and id_column in gdf.columns:
+        return [f"{id_column}={v}" for v in gdf[id_column].iloc[positions].tolist()]
+    return [f"row {i + 1}" for i in positions]
+
+
+def drop_exact_duplicates(
+    gdf: gpd.GeoDataFrame,
+    *,
+    id_column: str | None = None,
+    ignore: tuple[str, ...] = (),
+    row_numbers: np.ndarray | None = None,
+) -> tuple[gpd.GeoDataFrame, QARow | None]:
+    """Drop records that repeat an earlier one exactly: every attribute and the geometry equal.
+
+    Geometries are compared after :func:`shapely.normalize` (ring start and orientation, part
+    order do not matter); attributes as stored (two missing values are equal). The first of each
+    group is kept. Only rows whose bounds repeat are compared in full, so a layer without
+    repeated geometries costs one pass over four numbers per feature.
+
+    Parameters
+    ----------
+    gdf
+        The layer (not changed).
+    id_column
+        The id field, used to name the dropped records (else their row numbers).
+    ignore
+        Bookkeeping columns left out of the comparison (e.g. a CAD entity handle).
+    row_numbers
+        1-based row numbers of ``gdf``'s records in the delivered file (default: positions + 1).
+
+    Returns
+    -------
+    frame
+        ``gdf`` without the repeats.
+    row
+        The QA row (``duplicate_record 重复记录``) naming the dropped records, or None.
+    """
+    if len(gdf) < 2:
+        return gdf, None
+    geom_name = gdf.geometry.name
+    columns = [c for c in gdf.columns if c != geom_name and c not in ignore]
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    # equal records have equal bounds: only rows whose bounds repeat are compared in full
+    bounds = pd.DataFrame(shapely.bounds(geoms), columns=["x0", "y0", "x1", "y1"])
+    suspects = np.flatnonzero(bounds.duplicated(keep=False).to_numpy())
+    if not len(suspects):
+        return gdf, None
+    sub = gdf.iloc[suspects]
+    exact = pd.DataFrame(
+        {f"a{i}": _hashable(sub[c]).to_numpy() for i, c in enumerate(columns)},
+        index=pd.RangeIndex(len(suspects)),
+    )
+    exact["wkb"] = _normalised_wkb(geoms[suspects])
+    repeated = exact.duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return gdf, None
+    drop = np.zeros(len(gdf), dtype=bool)
+    drop[suspects[repeated]] = True
+    n = int(drop.sum())
+    numbers = (np.asarray(row_numbers) if row_numbers is not None else np.arange(1, len(gdf) + 1))[
+        np.flatnonzero(drop)
+    ]
+    if id_column and id_column in gdf.columns:
+        names = _row_labels(gdf, np.flatnonzero(drop), id_column)
+        named = [f"{a} (row {r})" for a, r in zip(names, numbers, strict=True)]
+    else:
+        named = [f"row {r}" for r in numbers]
+    shown = ", ".join(named[:10]) + (f" … (+{n - 10})" if n > 10 else "")
+    row = QARow(
+        "duplicate_record 重复记录",
+        n,
+        detail=f"重复记录已删除 — {n} records repeat an earlier one exactly (every attribute "
+        f"and the geometry) and were dropped: {shown}",
+    )
+    return gdf.loc[~drop], row
+
+
+def shared_ids(
+    gdf: gpd.GeoDataFrame,
+    id_column: str,
+    *,
+    ignore: tuple[str, ...] = (),
+    row_numbers: np.ndarray | None = None,
+    limit: int = 5,
+) -> list[str]:
+    """Ids carried by records that differ, each with what differs (for the id check's message).
+
+    Run after :func:`drop_exact_duplicates`: the records sharing an id then differ in an
+    attribute or in the geometry. Returns one description per shared id (at most ``limit``,
+    plus a count of the rest), empty when every id is unique.
+    """
+    column = gdf[id_column]
+    if column.dtype != object and not column.duplicated().any():
+        return []  # fast path: distinct numbers or strings have distinct text
+    ids = column.astype(str)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return []
+    numbers = np.asarray(row_numbers) if row_numbers is not None else np.arange(1, len(gdf) + 1)
+    geom_name = gdf.geometry.name
+    columns = [c for c in gdf.columns if c not in (geom_name, id_column) and c not in ignore]
+    groups = pd.Series(np.flatnonzero(dup)).groupby(ids.to_numpy()[dup], sort=False)
+    out: list[str] = []
+    n_groups = groups.ngroups
+    for value, members in groups:
+        if len(out) == limit:
+            out.append(f"… and {n_groups - limit} more ids")
+            break
+        pos = members.to_numpy()
+        sub = gdf.iloc[pos]
+        differs: list[str] = []
+        for c in columns:
+            vals = _hashable(sub[c])
+            if vals.nunique(dropna=False) > 1:
+                shown = " ≠ ".join(repr(v) for v in pd.unique(vals)[:3].tolist())
+                differs.append(f"{c} {shown}")
+        geoms = np.asarray(sub.geometry.values, dtype=object)
+        if len(set(_normalised_wkb(geoms).tolist())) > 1:
+            dims = shapely.get_dimensions(geoms)
+            if (dims == 2).all():
+                sizes = " ≠ ".join(f"{a:,.1f} m²" for a in shapely.area(geoms)[:3])
+            elif (dims == 1).all():
+                sizes = " ≠ ".join(f"{a:,.1f} m" for a in shapely.length(geoms)[:3])
+            else:
+                c0 = shapely.centroid(geoms[0])
+                sizes = ", ".join(
+                    f"{shapely.distance(c0, shapely.centroid(g)):,.1f} m apart" for g in geoms[1:3]
+                )
+            differs.append(f"geometry ({sizes})")
+        rows = ", ".join(str(r) for r in numbers[pos][:5])
+        out.append(f"{id_column}={value} (rows {rows}: {'; '.join(differs) or 'differ'})")
+    return out
 
 
 def _invalid_edges(geoms: np.ndarray, *, min_chunk: int = 20_000) -> np.ndarray:

@@ -4,7 +4,8 @@
 #   scripts/install-system-deps.sh [postgis] [chromium] [fonts]     (default: all groups)
 #
 #   postgis   PostgreSQL server + PostGIS (tests marked `postgis`, fiveplans.layers.postgis)
-#   chromium  headless Chromium + chromedriver (PDF reports, map screenshots)
+#   chromium  headless Chromium + chromedriver (PDF reports, map screenshots), poppler-utils
+#             (pdftotext/pdftoppm: the report tests read the PDF back)
 #   fonts     Noto CJK fonts, so Chinese labels render in static maps and PDFs
 #
 # Idempotent: packages already installed are left alone, and `apt-get update` runs at most once,
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 groups=()
@@ -94,7 +95,7 @@ compute_missing() {
                 read -r -a pkgs <<<"$(postgis_packages)"
                 wanted+=("${pkgs[@]}")
                 ;;
-            chromium) wanted+=(chromium chromium-driver) ;;
+            chromium) wanted+=(chromium chromium-driver poppler-utils) ;;
             fonts) wanted+=(fonts-noto-cjk) ;;
         esac
     done

@@ -54,7 +54,9 @@ def test_run_computes_conflicts_and_says_what_is_not_there(
 ) -> None:
     result = runner.invoke(cli, ["run", str(tiny_pilot), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.stderr
-    assert "not yet" in result.stderr
+    assert "not yet" not in result.stderr
+    for name in ("map.html", "report.html", "tables.xlsx", "results.gpkg"):
+        assert (tmp_path / "o" / name).stat().st_size > 0, name
     summary = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
     # M1 over x 250–750 m; basic farmland x 0–500 m; land-use construction x 500–1000 m
     assert summary["conflicts"]["farmland_construction"]["area_m2"] == pytest.approx(250_000)
@@ -62,8 +64,10 @@ def test_run_computes_conflicts_and_says_what_is_not_there(
     assert summary["conflicts"]["ecology_construction"]["area_m2"] == 0
     # no current land use: the zones cannot be drawn, and the summary says so
     assert summary["zones"] is None
-    assert any("current land-use layer" in w for w in summary["warnings"])
-    assert "maps" in summary["not_yet_available"]
+    assert "no current land use" in summary["skipped"]["zones"]["reason"]
+    assert any(w.startswith("zones: ") for w in summary["warnings"])
+    assert "zones" in result.stderr  # printed as it was recorded
+    assert "not_yet_available" not in summary
 
 
 def test_bad_config_exits_2_without_traceback(
@@ -74,7 +78,7 @@ def test_bad_config_exits_2_without_traceback(
     )
     result = runner.invoke(cli, ["run", str(tiny_pilot), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert "'colour': unknown key" in result.stderr
+    assert "'colour'" in result.stderr and "unknown key" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
 
@@ -106,7 +110,7 @@ def test_field_not_found_lists_fields(runner: CliRunner, tmp_path: Path) -> None
         },
     )
     result = runner.invoke(cli, ["run", str(pilot), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a field the pilot names is a config problem (docs: exit codes)
     assert "field 'TDYTQDM' not found" in result.stderr
     assert "TDYTQLXDM" in result.stderr
 
@@ -140,3 +144,48 @@ def test_batch_one_failure_does_not_stop_the_others(runner: CliRunner, tmp_path:
     resumed = runner.invoke(cli, ["batch", str(good), "--out", str(out), "--resume", "-q"])
     assert resumed.exit_code == 0
     assert "skipped" in resumed.stderr or "skip" in resumed.stderr
+
+
+def _printed_warnings(stderr: str) -> list[str]:
+    return [
+        line[len("warning: ") :] for line in stderr.splitlines() if line.startswith("warning: ")
+    ]
+
+
+def _first_lines(messages: list[str]) -> list[str]:
+    return [m.splitlines()[0] if m else m for m in messages]
+
+
+def test_demo_prints_exactly_what_summary_records(runner: CliRunner, tmp_path: Path) -> None:
+    """One diagnostics sink: every warning the CLI prints is in summary.json (and the other way
+    round), once, in order — also the stages skipped (issue 12 §4)."""
+    from fiveplans.demo import write_demo_inputs
+
+    out = tmp_path / "demo"
+    result = runner.invoke(cli, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["warnings"], "the demo has warnings (its land-use CRS is detected)"
+    assert _printed_warnings(result.stderr) == _first_lines(summary["warnings"])
+
+    # radius_min: 1 — no supplier is reachable; the warning saying so reaches summary.json
+    pilot = write_demo_inputs(tmp_path / "r1")
+    text = pilot.read_text(encoding="utf-8").replace("radius_min: 60", "radius_min: 1")
+    assert "radius_min: 1," in text
+    pilot.write_text(text, encoding="utf-8")
+    r1 = runner.invoke(cli, ["run", str(pilot), "--out", str(tmp_path / "r1out")])
+    assert r1.exit_code == 0, r1.stderr
+    s1 = json.loads((tmp_path / "r1out" / "summary.json").read_text(encoding="utf-8"))
+    assert s1["catchments"]["assigned"] < summary["catchments"]["assigned"]
+    printed = _printed_warnings(r1.stderr)
+    assert printed == _first_lines(s1["warnings"])
+    new = set(s1["warnings"]) - set(summary["warnings"])
+    assert any("radius" in w or "半径" in w for w in new), new
+    # quiet: nothing printed, the same recorded
+    quiet = runner.invoke(
+        cli, ["run", str(pilot), "--out", str(tmp_path / "r1out"), "--overwrite", "-q"]
+    )
+    assert quiet.exit_code == 0, quiet.stderr
+    assert _printed_warnings(quiet.stderr) == []
+    again = json.loads((tmp_path / "r1out" / "summary.json").read_text(encoding="utf-8"))
+    assert again["warnings"] == s1["warnings"] and again["skipped"] == s1["skipped"]

@@ -96,7 +96,7 @@ def test_non_utf8_yaml_is_refused_with_a_hint(tiny_pilot: Path) -> None:
 
 def test_invalid_yaml_gives_the_line(tiny_pilot: Path) -> None:
     tiny_pilot.write_text("name: x\nplans: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"invalid YAML at line \d+"):
+    with pytest.raises(ConfigError, match=r"(?s)第 2 行 line 2.*not closed.*解决 Fix"):
         read_config(tiny_pilot)
 
 

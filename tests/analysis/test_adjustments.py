@@ -15,13 +15,16 @@ import shapely
 from shapely.geometry import box
 
 import fiveplans
+import fiveplans.layers.legend
 from fiveplans.analysis.adjustments import (
     ACTIONS,
     AdjustmentOptions,
     propose_adjustments,
     solve_balance,
 )
-from fiveplans.errors import ConfigError, DataError
+from fiveplans.analysis.zones import assign_zones
+from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning, StageSkipped
+from fiveplans.schema import SurveyFields
 
 CRS = "EPSG:4547"
 X0, Y0 = 440_000.0, 3_722_000.0
@@ -168,7 +171,8 @@ def test_move_when_there_is_nothing_to_compensate_with() -> None:
 
 def test_infeasible_without_farmland_or_sites_reports_the_shortfall() -> None:
     lay = layers(rest="1101", pool=None)  # everything else is water: no pool, no site
-    res = propose_adjustments(lay, conflict_table())
+    with pytest.warns(FiveplansWarning, match="farmland balance not met"):
+        res = propose_adjustments(lay, conflict_table())
     assert not res.feasible
     assert res.shortfall_m2 == pytest.approx(20_000.0)
     assert res.farmland_balance == pytest.approx({"out_m2": 20_000.0, "in_m2": 0.0})
@@ -177,7 +181,8 @@ def test_infeasible_without_farmland_or_sites_reports_the_shortfall() -> None:
 
 def test_worse_land_is_never_used_to_compensate() -> None:
     lay = layers(rest="1101", pool=(8, 9))
-    res = propose_adjustments(lay, conflict_table())
+    with pytest.warns(FiveplansWarning, match="farmland balance not met"):
+        res = propose_adjustments(lay, conflict_table())
     assert not res.feasible and res.shortfall_m2 == pytest.approx(20_000.0)
     assert (res.adjustments["action"] != ACTIONS["in"]).all()
     assert res.quality_ok
@@ -204,8 +209,8 @@ def test_bad_inputs() -> None:
     with pytest.raises(DataError, match="current"):
         propose_adjustments(lay, conflict_table())
     lay = layers()
-    lay["current"] = lay["current"].drop(columns=["GDDB"])
-    with pytest.raises(DataError, match="GDDB"):
+    lay["current"].loc[0, "GDDB"] = 16
+    with pytest.raises(DataError, match=r"GDDB 16.* outside 1–15"):
         propose_adjustments(lay, conflict_table())
     with pytest.raises(ConfigError, match=r"AdjustmentOptions\.adjacency_m"):
         AdjustmentOptions(adjacency_m=-1)
@@ -214,6 +219,83 @@ def test_bad_inputs() -> None:
     with pytest.raises(ConfigError, match="district_field"):
         propose_adjustments(
             layers(), conflict_table(), options=AdjustmentOptions(district_field="x")
+        )
+
+
+# --------------------------------------------------------------------------- reduced form
+
+
+def test_without_grades_the_balance_is_by_area_and_says_so() -> None:
+    lay = layers()
+    lay["current"] = lay["current"].drop(columns=["GDDB"])
+    with pytest.warns(StageSkipped, match="farmland_balance.quality") as caught:
+        res = propose_adjustments(lay, conflict_table())
+    skip = next(w.message for w in caught if isinstance(w.message, StageSkipped))
+    assert skip.stage == "farmland_balance.quality"
+    assert "grade_field:" in skip.fix and "grades:" in skip.fix
+    assert not res.quality_checked and res.quality_ok is None
+    assert res.basis == "数量平衡, 质量未核 area only, quality not checked"
+    assert set(res.balance["basis"]) == {res.basis}
+    assert "质量未核" in res.message
+    adj = res.adjustments
+    assert adj["grade"].isna().all()
+    # by area alone: the adjacent 3 ha parcel B compensates the 2 ha re-designated
+    assert res.feasible and res.shortfall_m2 == 0.0
+    assert res.farmland_balance == pytest.approx({"out_m2": 20_000.0, "in_m2": 30_000.0})
+    assert res.candidates["grade"].isna().all()
+    # the pool is every cultivated parcel outside protected land, graded or not
+    assert res.candidates["area_m2"].sum() == pytest.approx(30_000.0 + 60_000.0)
+
+
+def test_grades_in_another_column_via_survey_fields() -> None:
+    full = propose_adjustments(layers(), conflict_table())
+    lay = layers()
+    lay["current"] = lay["current"].rename(columns={"GDDB": "ZLDB"})
+    res = propose_adjustments(lay, conflict_table(), fields=SurveyFields(grade="ZLDB"))
+    assert res.quality_checked and res.quality_ok
+    pd.testing.assert_frame_equal(res.balance, full.balance)
+    assert res.balance["basis"].iloc[-1] == "数量质量平衡 quantity and quality balanced"
+
+
+def infrastructure_line(width: float | None, code: str = "DL110") -> gpd.GeoDataFrame:
+    """A line across parcel B (x 500..600, y 200..500) at y = 350."""
+    rows = [{"source_id": "I1", "source_code": code, "legend": "other", "use": None}]
+    if width is not None:
+        rows[0]["corridor_width_m"] = width
+    return frame(rows, [shapely.LineString([(X0 + 450, Y0 + 350), (X0 + 650, Y0 + 350)])])
+
+
+def test_corridor_width_column_overrides_the_code_table() -> None:
+    table_width = float(
+        fiveplans.layers.legend.code_table("infrastructure")
+        .set_index("code")
+        .loc["DL110", "corridor_width_m"]
+    )
+    for width, expect in ((None, table_width), (20.0, 20.0)):
+        lay = dict(layers(), infrastructure=infrastructure_line(width))
+        res = propose_adjustments(lay, conflict_table())
+        cand = res.candidates
+        # the strip is kept free of compensation: B loses 100 m x the corridor width
+        b_area = cand.loc[cand["grade"] == 4.0, "area_m2"].sum()
+        assert b_area == pytest.approx(30_000.0 - 100.0 * expect, rel=1e-6), width
+
+
+def test_corridor_without_width_is_reported_not_excluded() -> None:
+    lay = dict(layers(), infrastructure=infrastructure_line(None, code="XX-unknown"))
+    with pytest.warns(FiveplansWarning, match="no corridor width"):
+        res = propose_adjustments(lay, conflict_table())
+    cand = res.candidates
+    assert cand.loc[cand["grade"] == 4.0, "area_m2"].sum() == pytest.approx(30_000.0)
+
+
+def test_layers_in_another_crs_are_refused_not_reprojected() -> None:
+    lay = layers()
+    lay["current"] = lay["current"].to_crs("EPSG:4546")
+    with pytest.raises(CRSError, match="'current'"):
+        propose_adjustments(lay, conflict_table())
+    with pytest.raises(CRSError, match="'zones'"):
+        propose_adjustments(
+            layers(), conflict_table(), zones=assign_zones(layers(), None).to_crs(4490)
         )
 
 
@@ -280,10 +362,14 @@ def test_demo_balance(tmp_path: Path) -> None:
     yml = write_demo_inputs(tmp_path / "demo")
     truth = json.loads((tmp_path / "demo" / "ground_truth.json").read_text(encoding="utf-8"))
     fb = truth["farmland_balance"]
-    with pytest.warns(fiveplans.errors.CRSWarning):
+    with pytest.warns(fiveplans.errors.FiveplansWarning):  # the land-use plan has no .prj
         pilot = fiveplans.load_pilot(yml)
     table = conflicts_mod.find_conflicts(pilot.layers, sliver_m2=400)
-    res = propose_adjustments(pilot.layers, table)
+    # the balance cannot close; two conflicts have no graded land under them (both said)
+    with pytest.warns(FiveplansWarning) as caught:
+        res = propose_adjustments(pilot.layers, table)
+    said = " ".join(str(w.message) for w in caught)
+    assert "不平衡 NOT balanced" in said and "无等别耕地" in said
     cand = res.candidates
     assert cand["area_m2"].sum() == pytest.approx(fb["in_pool_m2"], rel=1e-3)
     mean = float((cand["area_m2"] * cand["grade"]).sum() / cand["area_m2"].sum())
@@ -299,3 +385,35 @@ def test_demo_balance(tmp_path: Path) -> None:
     assert (inn["area_m2"] @ inn["grade"]) / inn["area_m2"].sum() <= (
         out["area_m2"] @ out["grade"]
     ) / out["area_m2"].sum() + 1e-9
+
+
+# --------------------------------------------------------------------------- the stages
+
+
+def test_stage_units_dissolve_overlapping_pieces_and_keep_their_ids() -> None:
+    from fiveplans.analysis import adjustments as mod
+
+    fc = frame(
+        [{"conflict_id": i} for i in ("FC-b", "FC-a", "FC-c")],
+        [b(0, 0, 100, 100), b(50, 0, 150, 100), b(500, 500, 510, 510)],
+    )
+    units, ids = mod._units(fc)
+    assert ids == ["FC-a, FC-b", "FC-c"]  # largest unit first, ids sorted
+    assert [u.area for u in units] == pytest.approx([15_000.0, 100.0])
+
+
+def test_stage_verdict_labels_the_basis() -> None:
+    from fiveplans.analysis import adjustments as mod
+
+    adj = frame(
+        [
+            {"action": ACTIONS["out"], "area_m2": 100.0, "grade": None, "district": "x"},
+            {"action": ACTIONS["in"], "area_m2": 150.0, "grade": None, "district": "x"},
+        ],
+        [b(0, 0, 10, 10), b(20, 0, 35, 10)],
+    )
+    adj["grade"] = adj["grade"].astype(float)
+    sol = solve_balance([], [], [], [], [], [])
+    balance, feasible, shortfall, quality_ok, msg = mod._verdict(adj, False, sol)
+    assert feasible and shortfall == 0.0 and quality_ok is None
+    assert set(balance["basis"]) == {mod.BALANCE_BASIS[False]} and "质量未核" in msg

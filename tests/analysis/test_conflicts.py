@@ -23,8 +23,9 @@ from fiveplans.analysis.conflicts import (
     four_quadrants,
     summarize_conflicts,
 )
-from fiveplans.errors import CRSError, DataError
+from fiveplans.errors import CRSError, DataError, FiveplansWarning, StageSkipped
 from fiveplans.layers.legend import code_table
+from fiveplans.schema import CORRIDOR_WIDTH_COLUMN
 
 X0, Y0 = 500_000.0, 3_700_000.0
 CRS = "EPSG:4547"
@@ -145,6 +146,41 @@ def test_corridor_width_from_code_table(code: str) -> None:
     assert cc.set_index("source_a").loc["C1", "area_m2"] == pytest.approx(over_c1)
     assert cc.set_index("source_a").loc["L2", "area_m2"] == pytest.approx(over_l2)
     assert set(cc["code_b"]) == {code}
+
+
+def test_corridor_width_column_overrides_the_code_table() -> None:
+    """The schema's one rule: a line's own ``corridor_width_m`` beats its code's width."""
+    layers = fixture_layers()
+    layers["infrastructure"][CORRIDOR_WIDTH_COLUMN] = [60.0, None]  # DL220 is 40 m in the table
+    cc = find_conflicts(layers, sliver_m2=0)
+    cc = cc[cc["type"] == "corridor_construction"].set_index("source_a")
+    assert cc.loc["C1", "area_m2"] == pytest.approx(200 * 60)  # y 170..230 over C1 (y 100-300)
+    assert cc.loc["L2", "area_m2"] == pytest.approx(500 * 60)
+    # a line without a width anywhere is not checked, and said so
+    layers["infrastructure"][CORRIDOR_WIDTH_COLUMN] = [None, None]
+    layers["infrastructure"].loc[0, "source_code"] = "UNKNOWN"
+    with pytest.warns(FiveplansWarning, match="no corridor width"):
+        c = find_conflicts(layers)
+    assert "corridor_construction" not in set(c["type"])
+
+
+@pytest.mark.parametrize(
+    ("drop", "stage"),
+    [
+        ("ecology", None),  # the other plans have no ecological land: said below
+        ("infrastructure", "conflicts.corridor_construction"),
+        ("urban", "conflicts.use_mismatch"),
+    ],
+)
+def test_missing_optional_plan_is_reported(drop: str, stage: str | None) -> None:
+    layers = {k: v for k, v in fixture_layers().items() if k != drop}
+    stage = stage or "conflicts.ecology_construction"
+    with pytest.warns(StageSkipped) as caught:
+        c = find_conflicts(layers)
+    skips = [w.message for w in caught if isinstance(w.message, StageSkipped)]
+    assert [s.stage for s in skips] == [stage]
+    assert "plans:" in skips[0].fix
+    assert stage.split(".")[1] not in set(c["type"])
 
 
 def test_buffer_extends_the_search() -> None:
@@ -297,11 +333,13 @@ def test_district_holding_the_largest_share() -> None:
         find_conflicts(layers, districts_field="xzmc")
 
 
-def test_no_construction_is_a_note_not_an_error() -> None:
+def test_no_construction_is_a_note_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
     layers = fixture_layers()
     layers["urban"] = layers["urban"].assign(legend="farmland")
-    c = find_conflicts(layers)
-    assert any("urban" in n and "no construction" in n for n in c.attrs["notes"])
+    with caplog.at_level("INFO", logger="fiveplans.analysis.conflicts"):
+        c = find_conflicts(layers)
+    assert "notes" not in c.attrs  # one channel: warnings (none here), logging for detail
+    assert any("'urban'" in r.message and "no construction" in r.message for r in caplog.records)
     assert "urban" not in set(c["plan_a"])
 
 
@@ -431,6 +469,7 @@ def random_layers(parcels: list, farm_seed: int) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
+@pytest.mark.filterwarnings("ignore::fiveplans.errors.StageSkipped")  # no optional plans
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(rects, min_size=2, max_size=12), st.integers(0, 10_000), st.sampled_from([0.0, 15.0])
@@ -576,3 +615,48 @@ def test_robust_op_retries_with_snap_rounding() -> None:
     out = _overlay.robust_op(flaky, box(0, 0, 10, 10), box(5, 5, 15, 15), grid_size=1e-3)
     assert out.area == pytest.approx(25.0)
     assert calls[-1] == 1e-3
+
+
+# --------------------------------------------------------------------------- the stages
+
+
+def test_stage_drop_slivers_counts_what_it_drops() -> None:
+    from fiveplans.analysis import conflicts as mod
+
+    f = mod._features("cluster", fixture_layers()["cluster"], 1e-4)
+    piece = mod._Pieces(
+        "plan_mismatch",
+        f,
+        None,
+        "land_use",
+        np.arange(3),
+        None,
+        f.geoms[:3],
+        np.array([5.0, 500.0, 399.9]),
+    )
+    kept, slivers = mod._drop_slivers([piece], 400)
+    assert slivers == {"count": 2, "area_m2": pytest.approx(404.9)}
+    assert len(kept) == 1 and kept[0].area.tolist() == [500.0]
+    assert mod._drop_slivers([piece], 1e9) == ([], {"count": 3, "area_m2": pytest.approx(904.9)})
+    with pytest.raises(DataError, match="unknown conflict type"):
+        mod._check_types(["farmland_construction", "nope"])
+
+
+def test_stage_start_clips_construction_once_per_context() -> None:
+    from fiveplans.analysis import conflicts as mod
+    from fiveplans.analysis.context import WorkingLayers
+
+    ctx = WorkingLayers(fixture_layers())
+    run = mod._start(
+        ctx,
+        buffer_m=0,
+        grid_size=1e-4,
+        snap_rounding=False,
+        threads=1,
+        verbose=False,
+        districts=True,
+    )
+    assert sorted(run.constr) == ["cluster", "infrastructure", "land_use", "urban"]
+    assert "C4" not in set(run.constr["cluster"].sid)  # outside the boundary
+    assert run.clipped("cluster", "construction") is run.constr["cluster"]
+    assert ctx.computed["conflicts.clipped"] == 4

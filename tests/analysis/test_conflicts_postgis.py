@@ -11,7 +11,11 @@ import shapely
 from fiveplans.analysis.conflicts import find_conflicts, summarize_conflicts
 from fiveplans.layers.postgis import write_postgis
 
-pytestmark = pytest.mark.postgis
+pytestmark = [
+    pytest.mark.postgis,
+    # an oracle comparison: which types an absent optional plan skips is tested elsewhere
+    pytest.mark.filterwarnings("ignore::fiveplans.errors.StageSkipped"),
+]
 
 X0, Y0, SIDE = 440_000.0, 3_720_000.0, 3_000.0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,7 +9,8 @@ import pytest
 from shapely.geometry import box
 
 from fiveplans.analysis.efficiency import industrial_efficiency, load_indicators
-from fiveplans.errors import ConfigError, DataError
+from fiveplans.errors import ConfigError, CRSError, DataError, StageSkipped
+from fiveplans.schema import SurveyFields
 
 CRS = "EPSG:4547"
 
@@ -45,7 +44,11 @@ def parcels() -> gpd.GeoDataFrame:
 
 
 def test_flags_match_hand_computed_failures() -> None:
-    r = industrial_efficiency(parcels()).set_index("source_id")
+    with pytest.warns(StageSkipped) as caught:
+        r = industrial_efficiency(parcels()).set_index("source_id")
+    stages = sorted(w.message.stage for w in caught if isinstance(w.message, StageSkipped))
+    assert stages == ["efficiency.investment", "efficiency.output"]
+    assert "investment_min" in next(w.message.fix for w in caught if "investment" in str(w.message))
     assert list(r.index) == ["P0", "P1", "P2", "P3", "P5"]  # the homestead is left out
     assert r.loc["P0", "fail_far"] and r.loc["P0", "n_failed"] == 1
     assert r.loc["P0", "far_min"] == 1.0
@@ -84,19 +87,20 @@ def test_investment_and_output_thresholds() -> None:
     assert r.loc["P1", "n_failed"] == 4
 
 
-def test_missing_column_skips_check_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_column_skips_check_and_says_so() -> None:
     cur = parcels().drop(columns=["LDL"])
-    with caplog.at_level(logging.WARNING, logger="fiveplans.analysis.efficiency"):
+    with pytest.warns(StageSkipped, match="efficiency.green.*绿地率.*LDL") as caught:
         r = industrial_efficiency(cur, investment_min=1.0, output_min=1.0)
+    assert len(caught) == 1 and "fields={'green'" in caught[0].message.fix
     assert "LDL" in r.attrs["skipped"]["green"]
     assert r["fail_green"].isna().all()
-    assert any("绿地率" in m and "LDL" in m for m in caplog.messages)
     r = r.set_index("source_id")
     # P2 failed nothing but could not be checked for green: not a pass
     assert r.loc["P2", "redevelopment_candidate"] is pd.NA
     assert bool(r.loc["P1", "redevelopment_candidate"])
 
 
+@pytest.mark.filterwarnings("ignore::fiveplans.errors.StageSkipped")  # investment, output
 def test_zone_filter_keeps_built_parcels() -> None:
     zones = gpd.GeoDataFrame(
         {"zone": ["built", "control"]},
@@ -119,6 +123,7 @@ def test_shipped_table_matches_the_reference() -> None:
     assert t["source"].str.contains("2008").all()
 
 
+@pytest.mark.filterwarnings("ignore::fiveplans.errors.StageSkipped")  # investment, output
 def test_user_table_overrides() -> None:
     t = load_indicators()
     t.loc[(t["indicator"] == "floor_area_ratio") & (t["hydm"] == "13"), "value"] = 0.8
@@ -137,3 +142,17 @@ def test_bad_inputs() -> None:
         industrial_efficiency(parcels(), indicators=pd.DataFrame({"indicator": ["x"]}))
     with pytest.raises(DataError, match="DLBM"):
         industrial_efficiency(parcels().drop(columns=["DLBM"]))
+    with pytest.raises(CRSError, match="'current' is in a geographic CRS"):
+        industrial_efficiency(parcels().to_crs(4490))
+
+
+@pytest.mark.filterwarnings("ignore::fiveplans.errors.StageSkipped")  # investment, output
+def test_configured_classification_is_preferred_over_dlbm() -> None:
+    cur = parcels()
+    cur["source_code"] = cur["DLBM"]
+    cur["DLBM"] = "0101"  # a stale survey column: the configured classification wins
+    assert len(industrial_efficiency(cur)) == 5
+    # a code column named by the caller is read as named
+    assert len(industrial_efficiency(cur, fields={"code": "DLBM"})) == 0
+    renamed = parcels().rename(columns={"DLBM": "DLDM"})
+    assert len(industrial_efficiency(renamed, fields=SurveyFields(land_class="DLDM"))) == 5

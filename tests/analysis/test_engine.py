@@ -240,3 +240,25 @@ def test_edges_without_geometry_are_straight_and_cache_is_refreshed() -> None:
     assert shapely.equals(snap.location[0], Point(X0 + 250, Y0))
     g.add_node("c", x=X0, y=Y0 + 1000)
     assert engine_for(g) is not engine
+
+
+@pytest.mark.parametrize("oneway_edge", [False, True])
+def test_nearest_source_equals_the_least_of_the_od_matrix(oneway_edge: bool) -> None:
+    """One search from all sources gives each target the least time over the OD rows."""
+    engine = NetworkEngine(grid(oneway_edge=oneway_edge))
+    rng = np.random.default_rng(4)
+    src = engine.snap([Point(X0 + x, Y0 + y) for x, y in rng.uniform(-50, 2050, (3, 2))])
+    dst = engine.snap([Point(X0 + x, Y0 + y) for x, y in rng.uniform(-50, 2050, (40, 2))])
+    same_edge = engine.snap([Point(X0 + 350, Y0 + 3), Point(X0 + 900, Y0 - 7)])
+    for targets in (dst, same_edge):
+        for limit in (math.inf, 1.5):
+            od = engine.od_matrix(src if targets is dst else same_edge.subset([0]), targets)
+            best, which = engine.nearest_source(
+                src if targets is dst else same_edge.subset([0]), targets, limit=limit
+            )
+            want = od.min(axis=0)
+            want = np.where(want <= limit, want, np.inf)
+            np.testing.assert_allclose(best, want, rtol=0, atol=1e-12)
+            hit = np.isfinite(want)
+            np.testing.assert_array_equal(which[hit], od.argmin(axis=0)[hit])
+            assert (which[~hit] == -1).all()

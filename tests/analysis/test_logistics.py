@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import geopandas as gpd
 import networkx as nx
@@ -16,17 +17,20 @@ from shapely.geometry import LineString, Point
 from fiveplans.analysis.engine import NetworkEngine
 from fiveplans.analysis.logistics import (
     SERVICE_LABELS,
+    ClusterNetwork,
     assign_suppliers,
     catchments,
     cluster_links,
+    cluster_network,
     coverage,
+    network_pieces,
     service_areas,
     service_class,
     site_hubs,
     snap_points,
 )
 from fiveplans.analysis.network import build_network
-from fiveplans.errors import ConfigError, FiveplansWarning
+from fiveplans.errors import ConfigError, CRSError, FiveplansWarning
 
 CRS = "EPSG:4547"
 X0, Y0 = 500_000.0, 3_800_000.0
@@ -146,7 +150,7 @@ def test_assign_suppliers_against_manhattan_oracle(graph) -> None:
         graph, cores, sup, radius_min={"food": 2.5, "steel": 4}, supplier_id="firm"
     )
     assert list(out.index) == list(sup.index)
-    assert list(out.columns[:4]) == ["id", "cluster", "travel_min", "snap_m"]
+    assert list(out.columns[:5]) == ["id", "cluster", "travel_min", "reason", "snap_m"]
     snap_m = [0, 20, 20, 0, 200, 30]
     np.testing.assert_allclose(out["snap_m"], snap_m)
     # oracle: on the grid, time = Manhattan distance from core to the joining point + access leg
@@ -166,13 +170,16 @@ def test_assign_suppliers_against_manhattan_oracle(graph) -> None:
         else:
             assert row["cluster"] is None and math.isnan(row["travel_min"])
     assert out["cluster"].tolist() == ["A", "A", "B", "B", None, None]
+    assert out["reason"].tolist() == [None] * 4 + ["beyond_radius"] * 2
 
 
 def test_far_points_are_named_in_a_warning(graph) -> None:
     cores = pts((1000, 1000), source_id=["A"])
-    sup = pts((1000, 1200), (-2500, 1000), source_id=["near", "lost"])
-    with pytest.warns(FiveplansWarning, match=r"1 points lie more than 1000 m .*lost \(2,500 m\)"):
+    sup = pts((1200, 1500), (-2500, 1000), source_id=["near", "lost"])
+    with pytest.warns(FiveplansWarning, match=r"1 points lie more than 500 m .*lost \(2,500 m\)"):
         out = assign_suppliers(graph, cores, sup, radius_min=60)
+    with pytest.warns(FiveplansWarning, match=r"2 points lie more than 100 m .*near \(200 m\)"):
+        assign_suppliers(graph, cores, sup, radius_min=60, max_snap_m=100)
     assert out.loc[1, "snap_m"] == pytest.approx(2500)
     assert out.loc[1, "travel_min"] == pytest.approx(1.0 + leg(2500))
 
@@ -320,3 +327,226 @@ def test_a_radius_nobody_reaches_says_how_far_the_nearest_is() -> None:
     ):
         out = assign_suppliers(graph, clusters, suppliers, radius_min=1)
     assert out["travel_min"].isna().all()
+
+
+# -- the network as drawn: unreachable suppliers, pieces, one context ----------------------------
+def drawn_network() -> tuple[nx.MultiDiGraph, gpd.GeoDataFrame]:
+    """A two-way 3 x 3 km square road with one-way spurs and an island (node ids as in OSM).
+
+    - ``out``: one-way from the square's corner 2 eastward to 5: reached, no way back;
+    - ``in``: one-way from 6 (north of corner 3) into the square: never reached;
+    - ``island``: a two-way road 7-8 joined to nothing.
+    """
+    xy = {1: (0, 0), 2: (3000, 0), 3: (3000, 3000), 4: (0, 3000), 5: (5000, 0), 6: (3000, 5000)}
+    xy |= {7: (8000, 8000), 8: (9000, 8000)}
+    rows = [(1, 2, "no", "sq1"), (2, 3, "no", "sq2"), (3, 4, "no", "sq3"), (4, 1, "no", "sq4")]
+    rows += [(2, 5, "yes", "out"), (6, 3, "yes", "in"), (7, 8, "no", "island")]
+    frame = gpd.GeoDataFrame(
+        {
+            "u": [a for a, *_ in rows],
+            "v": [b for _, b, *_ in rows],
+            "oneway": [o for _, _, o, _ in rows],
+            "source_id": [i for *_, i in rows],
+            "highway": "primary",
+        },
+        geometry=[
+            LineString([(X0 + xy[a][0], Y0 + xy[a][1]), (X0 + xy[b][0], Y0 + xy[b][1])])
+            for a, b, *_ in rows
+        ],
+        crs=CRS,
+    )
+    return build_network(frame, speeds_kmh=SPEEDS), frame
+
+
+def test_unreachable_suppliers_are_null_with_the_reason() -> None:
+    graph, _ = drawn_network()
+    core = pts((0, 0), source_id=["C"])
+    sup = pts(
+        (1500, 50),  # on the square: 1.5 min
+        (4000, 40),  # on the outbound spur: 3 + 1 min
+        (3030, 4000),  # on the inbound spur: cannot be reached
+        (8500, 8020),  # on the island
+        (0, 2600),  # on the square, but 2.6 min > 2
+        source_id=list("abcde"),
+    )
+    radius = 4.5
+    out = assign_suppliers(graph, core, sup, radius_min=radius)
+    # joined to the nearest edge of the network as drawn, not to the square hundreds of m away
+    np.testing.assert_allclose(out["snap_m"], [50, 40, 30, 20, 0])
+    # oracle: networkx on the same graph, from the core's junction 1 (the core is on it)
+    ref = nx.single_source_dijkstra_path_length(graph, 1, weight="travel_min")
+    on_edge = {"a": (1, 1.5), "b": (2, 1.0), "c": (6, 1.0), "d": (7, 0.5), "e": (1, 2.6)}
+    expected = {}
+    for sid, (node, extra) in on_edge.items():
+        t = ref.get(node, math.inf) + extra + leg(out.set_index("id").loc[sid, "snap_m"])
+        expected[sid] = t if t <= radius else math.nan
+    assert out["travel_min"].tolist() == pytest.approx(list(expected.values()), nan_ok=True)
+    assert out["reason"].tolist() == [None, None, "unreachable", "unreachable", None]
+    tight = assign_suppliers(graph, core, sup, radius_min=2)
+    assert tight["reason"].tolist() == [
+        None,
+        "beyond_radius",
+        "unreachable",
+        "unreachable",
+        "beyond_radius",
+    ]
+
+
+def test_network_pieces_match_networkx_reachability() -> None:
+    graph, frame = drawn_network()
+    core = pts((0, 0), source_id=["C"])
+    pieces = network_pieces(graph, core)
+    assert list(pieces.columns) == [
+        "piece",
+        "status",
+        "length_m",
+        "source_id",
+        "highway",
+        "geometry",
+    ]
+    # oracle: networkx descendants / ancestors of the core's junction
+    down = nx.descendants(graph, 1) | {1}
+    up = nx.ancestors(graph, 1) | {1}
+    expected = {}
+    for row in frame.itertuples():
+        dirs = [(row.u, row.v)] if row.oneway == "yes" else [(row.u, row.v), (row.v, row.u)]
+        if any(t in down and h in up for t, h in dirs):
+            continue
+        expected[row.source_id] = "no_return" if any(t in down for t, _ in dirs) else "unreached"
+    assert expected == {"out": "no_return", "in": "unreached", "island": "unreached"}
+    assert dict(zip(pieces["source_id"], pieces["status"], strict=True)) == expected
+    assert pieces["piece"].nunique() == 3
+    assert pieces["length_m"].sum() == pytest.approx(2000 + 2000 + 1000)
+    assert pieces.crs == graph.graph["crs"]
+    # a core on the island: now the square is the piece nobody reaches
+    both = pts((0, 0), (8500, 8000), source_id=["C", "I"])
+    assert set(network_pieces(graph, both)["source_id"]) == {"out", "in"}
+
+
+def test_one_context_serves_every_function(graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = pts((1000, 1000), (5000, 1000), (3000, 5000), source_id=["a", "b", "c"])
+    sup = pts((1000, 1400), (4000, 1000), (3000, 3000), source_id=list("xyz"))
+    centres = pts((0, 1000), source_id=["city"])
+    common = {"radius_min": 3}
+    plain = (
+        service_areas(graph, cores, buffer_m=40, **common),
+        catchments(graph, cores, buffer_m=40, **common),
+        cluster_links(graph, cores, **common)[0],
+        assign_suppliers(graph, cores, sup, **common),
+        service_class(graph, cores, centres, near_min=2, far_min=5),
+    )
+    ctx = cluster_network(graph, cores, **common)
+    assert isinstance(ctx, ClusterNetwork) and len(ctx) == 3
+    calls = {"snap": 0, "from_points": 0}
+    engine = ctx.engine
+    for name in calls:
+        real = getattr(engine, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, name, counted)
+    ctx.times(math.inf)  # prime once with the farthest limit needed
+    shared = (
+        service_areas(ctx, buffer_m=40),
+        catchments(ctx, buffer_m=40),
+        cluster_links(ctx)[0],
+        assign_suppliers(ctx, None, sup),
+        service_class(ctx, ctx, centres, near_min=2, far_min=5),
+    )
+    assert calls == {"snap": 2, "from_points": 1}  # suppliers and centres; one search
+    for a, b in zip(plain, shared, strict=True):
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    assert_frame = assign_suppliers(graph, ctx, sup)  # the context as `clusters` too
+    pd.testing.assert_frame_equal(assert_frame, shared[3])
+    with pytest.raises(ConfigError, match="together with another clusters"):
+        service_areas(ctx, cores.copy())
+
+
+def test_no_silent_reprojection(graph) -> None:
+    cores = pts((1000, 1000), source_id=["A"])
+    sup = pts((1000, 1400), source_id=["s"]).to_crs("EPSG:4326")
+    with pytest.raises(CRSError, match="suppliers"):
+        assign_suppliers(graph, cores, sup)
+    with pytest.raises(CRSError, match="clusters"):
+        service_areas(graph, cores.to_crs("EPSG:32650"), radius_min=1)
+
+
+# -- the run's logistics stage (fiveplans.pipeline.logistics) on the demo pilot ------------------
+@pytest.fixture(scope="module")
+def demo_pilot(tmp_path_factory: pytest.TempPathFactory):
+    import fiveplans as fp
+    from fiveplans.demo import write_demo_inputs
+
+    pilot_yml = write_demo_inputs(tmp_path_factory.mktemp("demo") / "inputs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FiveplansWarning)  # loading notes, not under test here
+        return fp.load_pilot(pilot_yml)
+
+
+def _with(pilot, *, radius_min=None, drop=()):
+    import dataclasses
+
+    config = pilot.config
+    if radius_min is not None:
+        config = dataclasses.replace(
+            config, logistics=dataclasses.replace(config.logistics, radius_min=radius_min)
+        )
+    layers = {k: v for k, v in pilot.layers.items() if k not in drop}
+    return dataclasses.replace(pilot, config=config, layers=layers)
+
+
+def test_run_stage_shares_one_context_and_keeps_the_demo_results(demo_pilot) -> None:
+    from fiveplans.diagnostics import Diagnostics
+    from fiveplans.pipeline import Logistics, logistics
+
+    diag = Diagnostics()
+    with diag.capture("logistics"):
+        result = logistics(demo_pilot)
+    assert isinstance(result, Logistics) and diag.messages() == []
+    assigned = result.supplier_assignment
+    # the demo's network is one strongly connected piece: nothing to report, all assigned
+    assert assigned["cluster"].notna().sum() == len(assigned) == 200
+    assert assigned["reason"].isna().all()
+    assert len(result.network_pieces) == 0
+    ctx = result.context
+    assert isinstance(ctx, ClusterNetwork) and result.graph.engine is ctx.engine
+    # the same tables as the public functions called one by one on the graph
+    radius = demo_pilot.config.logistics.radius_min
+    industry = demo_pilot.config.sources["clusters"].industry or "industry"
+    one = assign_suppliers(
+        result.graph,
+        demo_pilot.layers["clusters"],
+        demo_pilot.layers["suppliers"],
+        radius_min=radius,
+        industry_field=industry,
+    )
+    pd.testing.assert_frame_equal(pd.DataFrame(one), pd.DataFrame(assigned))
+    links, _ = cluster_links(
+        result.graph, demo_pilot.layers["clusters"], radius_min=radius, industry_field=industry
+    )
+    pd.testing.assert_frame_equal(links, result.links)
+
+
+def test_run_stage_reports_a_radius_nobody_reaches_and_skipped_inputs(demo_pilot) -> None:
+    from fiveplans.diagnostics import Diagnostics
+    from fiveplans.pipeline import logistics
+
+    diag = Diagnostics()
+    with diag.capture("logistics"):
+        result = logistics(_with(demo_pilot, radius_min=1, drop=("centres",)))
+    assert result.supplier_assignment["cluster"].isna().all()
+    assert set(result.supplier_assignment["reason"]) == {"beyond_radius"}
+    assert any("物流半径内没有配套企业" in m and "nearest is" in m for m in diag.messages())
+    assert set(diag.skipped_block()) == {"service_class"}
+    diag = Diagnostics()
+    with diag.capture("logistics"):
+        result = logistics(_with(demo_pilot, drop=("suppliers",)))
+    assert result.supplier_assignment is None and set(diag.skipped_block()) == {
+        "supplier_assignment"
+    }
+    diag = Diagnostics()
+    with diag.capture("logistics"):
+        assert logistics(_with(demo_pilot, drop=("roads",))) is None
+    assert "`roads:`" in diag.skipped_block()["logistics"]["reason"]

@@ -9,7 +9,8 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point
 
-from fiveplans.analysis.network import build_network, dropped_roads, oneway_direction
+from fiveplans.analysis.engine import NetworkEngine, engine_for
+from fiveplans.analysis.network import RoadGraph, build_network, dropped_roads, oneway_direction
 from fiveplans.errors import ConfigError, CRSError, DataError, FiveplansWarning
 
 CRS = "EPSG:4547"
@@ -123,11 +124,36 @@ def test_oneway_yes_and_minus_one() -> None:
     assert t == pytest.approx(minutes(1000 + 1000 * 2**0.5, 60))
 
 
-def test_one_way_dead_end_is_dropped() -> None:
+def test_one_way_dead_end_is_kept_by_default() -> None:
+    """The network as drawn (CONTRACT §2): a junction you can enter but not leave stays."""
     rows = ring()
     rows[0]["oneway"] = "yes"  # 1 -> 2
     rows[1]["oneway"] = "-1"  # 3 -> 2: node 2 can be entered but not left
     g = build_network(roads(rows), speeds_kmh=SPEEDS)
+    assert isinstance(g, RoadGraph) and g.graph["keep"] == "all"
+    assert set(g.nodes) == {1, 2, 3, 4}
+    assert sorted((u, v) for u, v in g.edges()) == [(1, 2), (1, 4), (3, 2), (3, 4), (4, 1), (4, 3)]
+    assert g.graph["dropped"] | {"records": None} == {
+        "nodes": 0,
+        "edges": 0,
+        "roads": 0,
+        "components": 0,
+        "records": None,
+    }
+    assert g.graph["components"] == {"count": 2, "largest": 3}
+    # routing is directional on the whole graph: 2 is reached, nothing leaves it
+    assert nx.shortest_path_length(g, 4, 2, weight="travel_min") == pytest.approx(2.0)
+    assert not nx.has_path(g, 2, 1)
+    engine = g.engine
+    dist, _ = engine.shortest(engine.index_of([2]))
+    assert np.isfinite(dist).sum() == 1
+
+
+def test_one_way_dead_end_is_dropped_with_largest_scc() -> None:
+    rows = ring()
+    rows[0]["oneway"] = "yes"  # 1 -> 2
+    rows[1]["oneway"] = "-1"  # 3 -> 2: node 2 can be entered but not left
+    g = build_network(roads(rows), speeds_kmh=SPEEDS, keep="largest_scc")
     assert set(g.nodes) == {1, 3, 4}
     assert g.graph["dropped"] | {"records": None} == {
         "nodes": 1,
@@ -193,13 +219,15 @@ def test_ends_snap_within_snap_m_only() -> None:
         {"highway": "primary", "geometry": line((1000, 1000), (0, 0))},
         {"highway": "primary", "geometry": line((0, 3000), (0, 2000))},  # a separate line
     ]
-    g = build_network(roads(rows), speeds_kmh=SPEEDS, snap_m=0.5)
+    g = build_network(roads(rows), speeds_kmh=SPEEDS, snap_m=0.5, keep="largest_scc")
     assert g.number_of_nodes() == 3  # the 0.3 m gap closed; the separate line dropped
     xs = sorted(d["x"] - X0 for _, d in g.nodes(data=True))
     assert xs == pytest.approx([0.0, 1000.0, 1000.15])
-    g_tight = build_network(roads(rows), speeds_kmh=SPEEDS, snap_m=0.1)  # the gap stays open
+    g_all = build_network(roads(rows), speeds_kmh=SPEEDS, snap_m=0.5)  # the separate line kept
+    assert g_all.number_of_nodes() == 5
+    g_tight = build_network(roads(rows), speeds_kmh=SPEEDS, snap_m=0.1, keep="largest_scc")
     xs = sorted(d["x"] - X0 for _, d in g_tight.nodes(data=True))
-    assert xs == pytest.approx([0.0, 1000.0, 1000.0, 1000.3])
+    assert xs == pytest.approx([0.0, 1000.0, 1000.0, 1000.3])  # the gap stays open
 
 
 def test_largest_strongly_connected_component_kept_and_dropped_reported() -> None:
@@ -228,7 +256,7 @@ def test_largest_strongly_connected_component_kept_and_dropped_reported() -> Non
     )
     rows.append({"source_id": "empty", "u": 9, "v": 10, "highway": "primary", "geometry": None})
     frame = roads(rows)
-    g = build_network(frame, speeds_kmh=SPEEDS)
+    g = build_network(frame, speeds_kmh=SPEEDS, keep="largest_scc")
     # oracle: networkx SCCs of the full directed graph
     full = nx.MultiDiGraph()
     for r in rows[:-1]:
@@ -255,7 +283,7 @@ def test_dropped_pieces_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     rows = ring()
     rows.append({"u": 7, "v": 8, "highway": "primary", "geometry": line((5000, 0), (6000, 0))})
     with caplog.at_level("INFO", logger="fiveplans.analysis.network"):
-        build_network(roads(rows), speeds_kmh=SPEEDS, verbose=True)
+        build_network(roads(rows), speeds_kmh=SPEEDS, verbose=True, keep="largest_scc")
     text = caplog.text
     assert "dropped 2 junctions and 2 directed edges in 1 pieces" in text
     assert "dropped road 4" in text
@@ -295,7 +323,7 @@ def test_speeds_need_default() -> None:
 
 def test_geographic_crs_refused() -> None:
     frame = roads(ring()).to_crs("EPSG:4490")
-    with pytest.raises(CRSError, match="project it first"):
+    with pytest.raises(CRSError, match="geographic CRS"):
         build_network(frame, speeds_kmh=SPEEDS)
     with pytest.raises(CRSError, match="no CRS"):
         build_network(roads(ring()).set_crs(None, allow_override=True), speeds_kmh=SPEEDS)
@@ -312,4 +340,50 @@ def test_empty_and_unusable_layers() -> None:
         build_network(poly, speeds_kmh=SPEEDS)
     one_way_only = roads(ring(oneway="yes")[:2])
     with pytest.raises(DataError, match="no two junctions"):
-        build_network(one_way_only, speeds_kmh=SPEEDS)
+        build_network(one_way_only, speeds_kmh=SPEEDS, keep="largest_scc")
+    g = build_network(one_way_only, speeds_kmh=SPEEDS)  # as drawn: two one-way roads
+    assert sorted(g.edges()) == [(1, 2), (2, 3)]
+    with pytest.raises(DataError, match="no usable road"):
+        build_network(roads(ring()).assign(geometry=None), speeds_kmh=SPEEDS)
+    with pytest.raises(ConfigError, match="keep='most'"):
+        build_network(roads(ring()), speeds_kmh=SPEEDS, keep="most")  # type: ignore[arg-type]
+
+
+def test_graph_carries_an_engine_equal_to_one_built_from_the_graph() -> None:
+    """The engine built from build_network's arrays equals one read back from networkx."""
+    rows = ring()
+    rows[0]["oneway"] = "yes"
+    rows.append({"u": 1, "v": 3, "highway": "motorway", "geometry": line((0, 0), (1000, 1000))})
+    rows.append({"u": 5, "v": 6, "highway": "primary", "geometry": line((4000, 0), (5000, 0))})
+    g = build_network(roads(rows), speeds_kmh=SPEEDS)
+    assert engine_for(g) is g.engine
+    ref = NetworkEngine(g)
+    own = g.engine
+    assert own.nodes == ref.nodes == list(g.nodes)
+    assert (own.csr != ref.csr).nnz == 0
+    np.testing.assert_array_equal(own.x, ref.x)
+    pairs = {(t, h, w) for t, h, w in zip(own.edge_tail, own.edge_head, own.edge_time, strict=True)}
+    assert pairs == {
+        (t, h, w) for t, h, w in zip(ref.edge_tail, ref.edge_head, ref.edge_time, strict=True)
+    }
+    np.testing.assert_array_equal(own.twin >= 0, _twin_ok(own))
+    np.testing.assert_array_equal(np.sort(own.twin), np.sort(ref.twin))
+    # networkx's own algorithms work on it, and a copy is a plain graph without the engine
+    assert nx.number_strongly_connected_components(g) == 2
+    copy = g.copy()
+    assert copy.engine is None and nx.utils.graphs_equal(copy, g)
+    assert engine_for(copy).n == own.n
+    # an edge attribute changed: refresh=True rebuilds, and the new engine stays with the graph
+    g.edges[5, 6, 0]["travel_min"] = 9.0
+    fresh = engine_for(g, refresh=True)
+    assert fresh is not own and engine_for(g) is fresh and fresh.csr.max() == 9.0
+    # a graph changed through networkx's API gets a new engine by itself
+    g.add_edge(5, 1, travel_min=1.0)
+    assert g.engine is None
+    assert engine_for(g) is not fresh and len(engine_for(g).edge_tail) == len(own.edge_tail) + 1
+
+
+def _twin_ok(engine: NetworkEngine) -> np.ndarray:
+    t, h, r = engine.edge_tail, engine.edge_head, engine.edge_road
+    key = {(a, b, c): i for i, (a, b, c) in enumerate(zip(t, h, r, strict=True))}
+    return np.array([(b, a, c) in key for a, b, c in zip(t, h, r, strict=True)])

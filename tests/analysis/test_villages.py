@@ -9,7 +9,8 @@ import shapely
 from shapely.geometry import box
 
 from fiveplans.analysis.villages import homesteads, villages_in_zone
-from fiveplans.errors import ConfigError, DataError
+from fiveplans.errors import ConfigError, DataError, StageSkipped
+from fiveplans.schema import SurveyFields
 
 CRS = "EPSG:4547"
 
@@ -81,6 +82,30 @@ def test_bad_inputs() -> None:
         villages_in_zone(layers, zones, district_field="NAME")
     with pytest.raises(DataError, match="zone"):
         villages_in_zone(layers, zones.drop(columns=["zone"]))
-    del layers["current"]
+    no_code = dict(layers, current=layers["current"].drop(columns=["DLBM"]))
     with pytest.raises(DataError, match="0702"):
-        villages_in_zone(layers, zones)
+        villages_in_zone(no_code, zones)
+
+
+def test_without_current_the_table_is_empty_and_says_so() -> None:
+    layers, zones = fixture()
+    del layers["current"]
+    with pytest.warns(StageSkipped, match="villages.*current") as caught:
+        t = villages_in_zone(layers, zones)
+    assert "current:" in caught[0].message.fix
+    assert t["count"].tolist() == [0] and t["district"].tolist() == ["合计 total"]
+
+
+def test_configured_classification_is_preferred_over_dlbm() -> None:
+    layers, zones = fixture()
+    cur = layers["current"].copy()
+    cur["source_code"] = cur["DLBM"]
+    cur["DLBM"] = "0101"  # a stale survey column: the configured classification wins
+    t = villages_in_zone(dict(layers, current=cur), zones)
+    assert t.iloc[-1]["count"] == 5
+    # without source_code the survey's land class column is read, by its configured name
+    cur = layers["current"].rename(columns={"DLBM": "DLDM"})
+    with pytest.raises(DataError, match="source_code nor DLBM"):
+        villages_in_zone(dict(layers, current=cur), zones)
+    t = villages_in_zone(dict(layers, current=cur), zones, fields=SurveyFields(land_class="DLDM"))
+    assert t.iloc[-1]["count"] == 5

@@ -257,7 +257,7 @@ def test_demo_zones_match_truth(tmp_path: Path) -> None:
 
     yml = write_demo_inputs(tmp_path / "demo")
     truth = json.loads((tmp_path / "demo" / "ground_truth.json").read_text(encoding="utf-8"))
-    with pytest.warns(fiveplans.errors.CRSWarning):  # the demo's land-use plan has no .prj
+    with pytest.warns(fiveplans.errors.FiveplansWarning):  # the land-use plan has no .prj
         pilot = fiveplans.load_pilot(yml)
     table = conflicts_mod.find_conflicts(pilot.layers, sliver_m2=400)
     z = assign_zones(pilot.layers, table)
@@ -272,3 +272,23 @@ def test_demo_zones_match_truth(tmp_path: Path) -> None:
     t0 = totals(z0)
     for zone in ("built", "development", "control"):
         assert t0[zone] == pytest.approx(truth["zones"][zone]["area_m2"], rel=1e-4), zone
+
+
+def test_conflict_ids_come_from_the_geometry_not_the_reason() -> None:
+    from fiveplans.analysis import zones as mod
+
+    conf = conflicts(
+        [
+            ("FC-2", "farmland_construction", b(400, 400, 500, 500)),
+            ("PM-1", "plan_mismatch", b(450, 450, 550, 550)),
+            ("EC-9", "ecology_construction", b(900, 900, 901, 901)),
+        ]
+    )
+    tree = shapely.STRtree(conf.geometry.to_numpy())
+    assert mod._conflict_ids(b(400, 400, 550, 550), conf, tree) == ["FC-2", "PM-1"]
+    z = assign_zones(layers_1km(), conf)
+    ctl = z[z["conflict_ids"].notna()]
+    found = set(", ".join(ctl["conflict_ids"]).split(", "))
+    assert {"FC-2", "PM-1"} <= found <= {"FC-2", "PM-1", "EC-9"}
+    for _, row in ctl.iterrows():
+        assert row["reason"] == f"未解决冲突 unresolved conflict: {row['conflict_ids']}"

@@ -42,7 +42,18 @@ REFERENCE_FILES = {
     "tdytq": "tdytq.csv",
     "gzq": "gzq.csv",
 }
-COPIED_COLUMNS = ["code", "name_zh", "level", "parent_code", "note", "source"]
+COPIED_COLUMNS = ["code", "name_zh", "level", "parent_code", "note"]
+#: the standard each scheme's rows belong to (the authority; public copies are cross-checks)
+AUTHORITIES = {
+    "gbt21010": "GB/T 21010-2017",
+    "gb50137": "GB 50137-2011",
+    "ydyh2023": "自然资发〔2023〕234号",
+    "ydyh2020": "自然资办发〔2020〕51号",
+    "tdytq": "TD/T 1027-2010",
+    "gzq": "TD/T 1027-2010",
+    "ecology": "no national code standard",
+    "infrastructure": "no national code standard",
+}
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +99,8 @@ def test_table_is_consistent(scheme: str) -> None:
     assert len(table) > 0
     assert table["code"].is_unique
     assert table["code"].notna().all() and table["name_zh"].notna().all()
-    assert table["source"].notna().all()
+    assert table["authority"].notna().all() and table["checked"].notna().all()
+    assert table["authority"].str.contains(AUTHORITIES[scheme], regex=False).all()
     assert set(table["legend"]) <= set(LEGEND_CLASSES)
     construction = table["legend"] == "construction"
     assert table.loc[construction, "use"].isin(USE_CLASSES).all()
@@ -130,6 +142,9 @@ def test_table_copies_the_reference_rows(scheme: str, reference: Path) -> None:
     pd.testing.assert_frame_equal(
         shipped[COPIED_COLUMNS].reset_index(drop=True), expected[COPIED_COLUMNS]
     )
+    # the reference's public sources are kept as cross-checks, never as the authority
+    assert shipped["cross_checks"].tolist() == expected["source"].tolist()
+    assert not shipped["authority"].str.contains("public code base|http", regex=True).any()
     if scheme == "ydyh2023":
         assert shipped["edition_2020_differs"].tolist() == expected["edition_2020_differs"].tolist()
 
@@ -229,7 +244,7 @@ def test_code_table_is_a_copy() -> None:
 
 
 def test_unknown_scheme_names_the_closest() -> None:
-    with pytest.raises(ConfigError, match=r"gb5137.*gbt21010.*Did you mean 'gb50137'"):
+    with pytest.raises(ConfigError, match=r"gb5137.*Did you mean 'gb50137'.*gbt21010"):
         code_table("gb5137")
     with pytest.raises(ConfigError, match="tdytq"):
         normalize_code("010", "tdytqq")
@@ -455,3 +470,36 @@ def test_apply_legend_is_aligned_and_never_mutates(
     )
     assert int(result.unknown["count"].sum()) == n_unknown
     assert all(1 <= len(ids) <= 5 for ids in result.unknown["example_ids"])
+
+
+@pytest.mark.parametrize("scheme", ALL_SCHEMES)
+def test_rows_say_how_they_were_checked(scheme: str) -> None:
+    table = code_table(scheme)
+    n_sources = table["cross_checks"].fillna("").str.split(" ; ").str.len()
+    unverified = table["note"].fillna("").str.contains("unverified")
+    for checked, n, flagged in zip(table["checked"], n_sources, unverified, strict=True):
+        if scheme in ("ecology", "infrastructure"):
+            assert checked.startswith("project default"), checked
+        elif flagged:
+            assert checked.startswith("unverified"), checked
+            assert ("single source" in checked) == (n == 1), checked
+        elif n == 1:
+            assert checked.startswith("single source"), checked
+        else:
+            assert checked.startswith(f"{n} public copies agree"), checked
+
+
+def test_single_source_rows_are_flagged() -> None:
+    table = code_table("gbt21010")
+    single = table[table["checked"].str.contains("single source")]
+    assert len(single) > 0
+    assert (single["cross_checks"].str.split(" ; ").str.len() == 1).all()
+
+
+def test_recognised_share_counts_features_not_values() -> None:
+    from fiveplans.layers.legend import recognised_share
+
+    values = pd.Series(["M1", "M1", "M1", "XX", None, ""])
+    assert recognised_share(values, "GB50137") == pytest.approx(3 / 4)
+    assert recognised_share(pd.Series([], dtype=object), "gb50137") == 0.0
+    assert recognised_share(["一类工业用地", "M2"], "gb50137") == 1.0

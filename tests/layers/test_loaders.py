@@ -16,7 +16,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from fiveplans import coords
 from fiveplans.config import SourceConfig
 from fiveplans.crs import parse_crs
-from fiveplans.errors import CRSError, CRSWarning, DataError, FiveplansWarning
+from fiveplans.errors import ConfigError, CRSError, CRSWarning, DataError, FiveplansWarning
 from fiveplans.layers.loaders import load_layer, read_source
 
 WORKING = pyproj.CRS.from_epsg(4547)
@@ -216,7 +216,8 @@ def test_layer_not_found_lists_layers(tmp_path: Path) -> None:
 def test_field_not_found_suggests_closest(tmp_path: Path) -> None:
     path = tmp_path / "t.gpkg"
     _parcels().to_file(path)
-    with pytest.raises(DataError, match=r"field 'TDYTQDM' not found.*closest is 'TDYTQLXDM'"):
+    # a field the pilot names is a config problem (exit 2); the suggestion is the code field
+    with pytest.raises(ConfigError, match=r"field 'TDYTQDM' not found.*set `field: TDYTQLXDM`"):
         load_layer(_src("land_use", path, field="TDYTQDM", scheme="tdytq"), working_crs=WORKING)
 
 
