@@ -12,8 +12,7 @@ file                   written by
 ``results.gpkg``       :func:`write_results`
 ``map.html``           :func:`write_map` (:func:`fiveplans.maps.conflict_map`)
 ``report.html/.pdf``   :func:`write_report` (:func:`fiveplans.maps.report.write_report`)
-``tables.xlsx``        :func:`fiveplans.maps.tables.write_tables_xlsx` (the report's tables;
-                       :func:`write_tables` is the plain-sheets writer kept for library use)
+``tables.xlsx``        :func:`fiveplans.maps.tables.write_tables_xlsx` (the report's tables)
 ``summary.json``       :func:`write_summary` (last: it records every warning of the run)
 =====================  ==================================================================
 """
@@ -51,7 +50,6 @@ __all__ = [
     "write_report",
     "write_results",
     "write_summary",
-    "write_tables",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,8 +67,6 @@ OUTPUT_NAMES = (
     "summary.json",
 )
 LEDGER_SHEET = "冲突台账"
-WARNINGS_SHEET = "警告与跳过"
-ABOUT_SHEET = "表说明 About"
 
 _OVERLAP = "行互不重叠，可相加 rows do not overlap: they add up"
 _PAIRS_OVERLAP = (
@@ -325,155 +321,6 @@ def write_report(
     from fiveplans.maps.report import write_report as write_pilot_report
 
     write_pilot_report(pilot, analysis, content, folder, tables=tables)
-
-
-def _table(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame fit for a sheet: no geometry column."""
-    return pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-
-
-def _sheets(
-    pilot: Pilot, analysis: Analysis | None, diag: Diagnostics
-) -> list[tuple[str, pd.DataFrame, str]]:
-    """Every sheet of ``tables.xlsx`` in order: (name, table, whether its rows overlap)."""
-    sheets: list[tuple[str, pd.DataFrame, str]] = []
-    if analysis is not None:
-        from fiveplans.analysis.patches import OVERLAP_NOTE
-
-        sheets.append((LEDGER_SHEET, analysis.ledger, OVERLAP_NOTE))
-        for plan, table in analysis.quadrants.items():
-            sheets.append(
-                (
-                    f"四象限 quadrants {plan}",
-                    table,
-                    "合计行之外互不重叠 rows other than totals add up",
-                )
-            )
-        sheets.append(
-            (
-                "图斑包含 containment",
-                _table(analysis.containment),
-                "每个图斑一行 one row per parcel; "
-                "不同图层的图斑可能重叠 parcels of different layers overlap",
-            )
-        )
-        if len(analysis.zones):
-            sheets.append(("三区 zones", _table(analysis.zones), LAYER_NOTES["zones"]))
-        if analysis.adjustments is not None:
-            sheets.append(
-                (
-                    "占补平衡 balance",
-                    analysis.adjustments.balance,
-                    "汇总表 a summary: rows are totals",
-                )
-            )
-            sheets.append(
-                (
-                    "调整方案 adjustments",
-                    _table(analysis.adjustments.adjustments),
-                    LAYER_NOTES["adjustments"],
-                )
-            )
-        if analysis.efficiency is not None:
-            sheets.append(("低效工业用地 efficiency", _table(analysis.efficiency), _OVERLAP))
-        if analysis.villages is not None:
-            sheets.append(
-                (
-                    "村庄 villages",
-                    analysis.villages,
-                    "合计行之外互不重叠 rows other than totals add up",
-                )
-            )
-        if analysis.logistics is not None:
-            lg = analysis.logistics
-            if lg.supplier_assignment is not None:
-                sheets.append(
-                    (
-                        "配套企业 suppliers",
-                        _table(lg.supplier_assignment),
-                        LAYER_NOTES["supplier_assignment"],
-                    )
-                )
-            if lg.coverage is not None:
-                sheets.append(("覆盖 coverage", lg.coverage, "按区县统计 per district"))
-            sheets.append(
-                (
-                    "集聚区协同 cluster links",
-                    lg.links,
-                    "每对集聚区一行 one row per pair of clusters",
-                )
-            )
-            if lg.service_class is not None:
-                sheets.append(
-                    (
-                        "配套分类 service class",
-                        lg.service_class,
-                        "每个集聚区一行 one row per cluster",
-                    )
-                )
-            sheets.append(
-                ("服务区 service areas", _table(lg.service_areas), LAYER_NOTES["service_areas"])
-            )
-    sheets.append(("加载报告 Load report", pilot.load_report(), "每个图层一行 one row per layer"))
-    sheets.append(("数据质量 QA", pilot.qa_table(), "每项检查一行 one row per check"))
-    unknown = [
-        r.unknown_codes.assign(layer=k) for k, r in pilot.reports.items() if len(r.unknown_codes)
-    ]
-    sheets.append(
-        (
-            "未知代码 Unknown codes",
-            pd.concat(unknown, ignore_index=True)
-            if unknown
-            else pd.DataFrame(columns=["layer", "value", "count"]),
-            "每个代码一行 one row per code",
-        )
-    )
-    cps = [
-        r.control_points.assign(layer=k)
-        for k, r in pilot.reports.items()
-        if r.control_points is not None
-    ]
-    if cps:
-        sheets.append(
-            (
-                "控制点 Control points",
-                pd.concat(cps, ignore_index=True),
-                "每个控制点一行 one row per point",
-            )
-        )
-    sheets.append((WARNINGS_SHEET, diag.table(), "每条警告一行 one row per warning"))
-    return sheets
-
-
-def write_tables(
-    pilot: Pilot, analysis: Analysis | None, path: Path, *, diagnostics: Diagnostics | None = None
-) -> None:
-    """``tables.xlsx``: the ledger (冲突台账, with its drop-down) first, then a sheet saying for
-    every sheet whether its rows overlap (表说明: what a planner may sum), the analysis tables,
-    the load report and QA, and the warnings and skipped stages (警告与跳过).
-
-    All of the workbook is written here, so a different writer (planner-ready tables, a
-    streaming engine for county-size runs) replaces this one function.
-    """
-    diag = diagnostics
-    if diag is None:
-        diag = analysis.diagnostics if analysis is not None else pilot.diagnostics
-    sheets = _sheets(pilot, analysis, diag)
-    about = pd.DataFrame(
-        [
-            {"表 sheet": name, "行是否重叠 do rows overlap?": note, "行数 rows": len(t)}
-            for name, t, note in sheets
-        ]
-    )
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        for i, (name, table, _) in enumerate(sheets):
-            table.to_excel(xl, sheet_name=name, index=False)
-            if name == LEDGER_SHEET:
-                from fiveplans.analysis.ledger import style_ledger_sheet
-
-                style_ledger_sheet(xl.book[LEDGER_SHEET], len(table))
-            if i == 0:  # the ledger stays the first sheet (read_ledger's default)
-                about.to_excel(xl, sheet_name=ABOUT_SHEET, index=False)
 
 
 def write_summary(

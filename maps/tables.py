@@ -1849,8 +1849,7 @@ def _stream_rows(ws: Any, first: int, columns: Sequence[pd.Series], styles: Sequ
     """Stream a table body into a constant-memory XlsxWriter sheet from 0-based row ``first``.
 
     The rows are turned into sheet XML a column at a time and written to the sheet's stream, as
-    :mod:`fiveplans.xlsx` does for the run's large sheets; each cell carries its column's
-    number format (its XF index).
+    large sheets need; each cell carries its column's number format (its XF index).
     """
     from xlsxwriter.utility import xl_col_to_name
 
