@@ -330,9 +330,25 @@ def write_summary(
     *,
     diagnostics: Diagnostics | None = None,
     run: RunInfo | None = None,
+    content: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``summary.json`` (CONTRACT §5); returns what was written."""
-    content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
+    """``summary.json`` (CONTRACT §5); returns what was written.
+
+    ``content`` is a summary built earlier in the run (the one the tables and the report
+    show): only what changed since — the warnings and skipped stages, the duration — is
+    refreshed, so the figures are not recomputed and the inputs not hashed twice.
+    """
+    if content is None:
+        content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
+    else:
+        diag = diagnostics
+        if diag is None:
+            diag = analysis.diagnostics if analysis is not None else pilot.diagnostics
+        content = {k: v for k, v in content.items() if k != "warnings"}
+        content["skipped"] = diag.skipped_block()
+        if run is not None and "provenance" in content:
+            content["provenance"] = {**content["provenance"], "seconds": round(run.seconds, 3)}
+        content["warnings"] = diag.messages()
     text = json.dumps(content, ensure_ascii=False, indent=2)
     path.write_text(text + "\n", encoding="utf-8")
     return content
@@ -365,4 +381,6 @@ def write_outputs(
         write_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
     with diagnostics.capture("report"):
         write_report(pilot, analysis, folder, content=content, tables=tables)
-    write_summary(pilot, analysis, folder / "summary.json", diagnostics=diagnostics, run=run)
+    write_summary(
+        pilot, analysis, folder / "summary.json", diagnostics=diagnostics, run=run, content=content
+    )
