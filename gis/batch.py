@@ -61,8 +61,13 @@ STAGING = ".staging"
 _STEPS = ("配置 config", "运行 run", "发布 publish")
 
 
-class BatchInterrupted(FiveplansError):
-    """The batch was stopped by a signal (SIGTERM, SIGINT); finished pilots are kept."""
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was stopped by a signal (SIGTERM, SIGINT); finished pilots are kept.
+
+    A :class:`KeyboardInterrupt` (not an :class:`Exception`), so that no ``except Exception`` or
+    ``except FiveplansError`` on the way — a stage that tolerates a bad optional input, a
+    pilot whose config fails to read — can swallow it and let the batch run on.
+    """
 
     exit_code = 1
 

@@ -140,7 +140,10 @@ def verbosity(func: F) -> F:
         except FileExistsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if str(exc):  # BatchInterrupted: says what was kept and how to resume
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(getattr(exc, "exit_code", 1))
             click.echo("interrupted; no outputs were written.", err=True)
             sys.exit(1)
         except Exception as exc:

@@ -212,6 +212,37 @@ def test_publishing_killed_midway_is_never_trusted(tmp_path: Path, monkeypatch) 
     assert [r.status for r in run_batch([a], out=out, resume=True).rows] == ["ok"]
 
 
+def test_a_signal_while_a_pilot_starts_stops_the_batch(tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM landing while the next pilot reads its config (CI hit this race): the batch stops
+    there — it is not recorded as that pilot's failure with the others run on."""
+    import fiveplans.config as config_module
+    from fiveplans.batch import BatchInterrupted
+    from fiveplans.errors import FiveplansError
+
+    assert not issubclass(BatchInterrupted, Exception)  # no `except Exception` can swallow it
+    pilots = [_pilot(tmp_path / f"p{i}", f"p{i}", dx=2000 * i) for i in range(3)]
+    out = tmp_path / "out"
+    real = config_module.read_config
+    calls: list[str] = []
+
+    def read(path, *args, **kwargs):
+        calls.append(str(path))
+        if len(calls) == 5:  # three by the batch, then p0's run, then p1's: the signal lands
+            try:
+                raise BatchInterrupted(signal.SIGTERM)
+            except FiveplansError:  # what a stage tolerating bad input does
+                pass
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(config_module, "read_config", read)
+    with pytest.raises(BatchInterrupted, match="--resume"):
+        run_batch(pilots, out=out)
+    status = {cells[0]: cells[2] for _, cells in _index(out).rows}
+    assert status["p0"].startswith("完成")
+    assert status["p1"].startswith("中断") and status["p2"].startswith("中断")
+    assert not (out / "p2").exists()
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_resume_after_sigterm(tmp_path: Path, jobs: int) -> None:
     pilots = [_pilot(tmp_path / f"p{i}", f"p{i}", dx=2000 * i) for i in range(6)]
