@@ -596,7 +596,10 @@ def _inspect_dxf(path: Path, report: InspectReport) -> None:
 
     doc = _open(path, None)
     if doc.dxfversion >= "AC1021":  # R2007 and later store text as UTF-8
-        report.encoding, report.encoding_reason = "UTF-8", f"DXF {doc.dxfversion} (R2007+) is UTF-8"
+        report.encoding, report.encoding_reason = (
+            "UTF-8",
+            f"DXF {doc.dxfversion} (R2007+) 为 UTF-8 is UTF-8",
+        )
     else:
         report.encoding, report.encoding_reason = (
             doc.encoding,
@@ -771,7 +774,7 @@ def _inspect_osm(path: Path, report: InspectReport) -> None:
         info.crs_detected = "EPSG:4326 (OSM is always WGS 84 lon/lat)"
         info.crs_agree = True
         info.field_info = _field_infos(roads[[c for c in ("highway", "oneway") if c in roads]])
-    report.encoding, report.encoding_reason = "UTF-8", "OSM data is UTF-8"
+    report.encoding, report.encoding_reason = "UTF-8", "OSM 数据为 UTF-8 OSM data is UTF-8"
     info.entry, info.key = {"field": "highway"}, "roads"
     info.why = "OSM roads 道路: classes in highway"
     report.layers.append(info)

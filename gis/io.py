@@ -60,6 +60,9 @@ class EncodingGuess:
     reason: str
 
 
+_ASCII = "纯 ASCII 文本 plain ASCII text"
+
+
 def detect_encoding(data: bytes, *, where: str = "") -> EncodingGuess:
     """Decide the encoding of Chinese-planning text bytes.
 
@@ -79,15 +82,15 @@ def detect_encoding(data: bytes, *, where: str = "") -> EncodingGuess:
         When no encoding decodes the bytes.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        return EncodingGuess("UTF-8-SIG", "UTF-8 byte-order mark")
+        return EncodingGuess("UTF-8-SIG", "UTF-8 字节序标记 UTF-8 byte-order mark")
     try:
         data.decode("ascii")
-        return EncodingGuess("UTF-8", "plain ASCII text")
+        return EncodingGuess("UTF-8", _ASCII)
     except UnicodeDecodeError:
         pass
     try:
         data.decode("utf-8")
-        return EncodingGuess("UTF-8", "the bytes are valid UTF-8")
+        return EncodingGuess("UTF-8", "字节为有效 UTF-8 the bytes are valid UTF-8")
     except UnicodeDecodeError:
         pass
     try:
@@ -99,7 +102,9 @@ def detect_encoding(data: bytes, *, where: str = "") -> EncodingGuess:
             encoding = "GB18030"
         cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
         return EncodingGuess(
-            encoding, f"not UTF-8; decodes as {encoding} ({cjk} Chinese characters in the sample)"
+            encoding,
+            f"非 UTF-8，按 {encoding} 解码 not UTF-8; decodes as {encoding} "
+            f"({cjk} Chinese characters in the sample)",
         )
     except UnicodeDecodeError:
         pass
@@ -112,7 +117,8 @@ def detect_encoding(data: bytes, *, where: str = "") -> EncodingGuess:
             "UTF-8, not GBK). 解决 Fix: re-export the file as UTF-8, or set `encoding:` for this source."
         )
     return EncodingGuess(
-        best.encoding.upper(), f"detected by charset-normalizer as {best.encoding}"
+        best.encoding.upper(),
+        f"由 charset-normalizer 检测 detected by charset-normalizer as {best.encoding}",
     )
 
 
@@ -192,7 +198,7 @@ def detect_shapefile_encoding(shp: Path, *, declared: str | None = None) -> Enco
     (says UTF-8 over GBK bytes, a common export bug) is overruled and the reason says so.
     """
     if declared:
-        return EncodingGuess(declared, "declared in the pilot config")
+        return EncodingGuess(declared, "配置指定 declared in the pilot config")
     dbf = shp.with_suffix(".dbf")
     if not dbf.exists():
         dbf = shp.with_suffix(".DBF")
@@ -206,17 +212,22 @@ def detect_shapefile_encoding(shp: Path, *, declared: str | None = None) -> Enco
     cpg = next((p for p in (shp.with_suffix(".cpg"), shp.with_suffix(".CPG")) if p.exists()), None)
     if cpg is None:
         # The DBF header's language driver id (byte 29) is often 0x4D (936 = GBK) in Chinese exports.
-        return EncodingGuess(guess.encoding, f"no .cpg file; {guess.reason}")
+        return EncodingGuess(guess.encoding, f"无 .cpg 文件 no .cpg file; {guess.reason}")
     said = cpg.read_text(encoding="ascii", errors="replace").strip()
     said_norm = _CPG_ALIASES.get(said.lower().replace(" ", ""), said.upper())
-    if said_norm == guess.encoding or guess.reason == "plain ASCII text":
-        return EncodingGuess(said_norm, f".cpg says {said}; the bytes agree")
+    if said_norm == guess.encoding or guess.reason == _ASCII:
+        return EncodingGuess(
+            said_norm, f".cpg 声明 {said}，与字节一致 .cpg says {said}; the bytes agree"
+        )
     try:
         sample.decode(said_norm)
-        return EncodingGuess(said_norm, f".cpg says {said}; the bytes decode with it")
+        return EncodingGuess(
+            said_norm, f".cpg 声明 {said}，可解码 .cpg says {said}; the bytes decode with it"
+        )
     except (UnicodeDecodeError, LookupError):
         return EncodingGuess(
             guess.encoding,
+            f".cpg 声明 {said} 与字节不符，改用 {guess.encoding} — "
             f".cpg says {said} but the bytes do not decode as {said_norm}: used {guess.encoding} "
             f"({guess.reason})",
         )

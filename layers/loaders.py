@@ -220,9 +220,15 @@ def _read_gdal(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
         report.note(f"encoding {guess.encoding}: {guess.reason}")
     elif src.encoding:
         kwargs["encoding"] = src.encoding
-        report.encoding, report.encoding_reason = src.encoding, "declared in the pilot config"
+        report.encoding, report.encoding_reason = (
+            src.encoding,
+            "配置指定 declared in the pilot config",
+        )
     else:
-        report.encoding, report.encoding_reason = "UTF-8", f"{report.format} stores text as Unicode"
+        report.encoding, report.encoding_reason = (
+            "UTF-8",
+            f"{report.format} 以 Unicode 存储文字 {report.format} stores text as Unicode",
+        )
     layers = _choose_layers(src, _list_layers(src.path))
     frames = []
     for name in layers:
@@ -258,7 +264,7 @@ def _read_csv(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
     assert src.path is not None and src.x is not None and src.y is not None
     raw = src.path.read_bytes()
     if src.encoding:
-        guess = EncodingGuess(src.encoding, "declared in the pilot config")
+        guess = EncodingGuess(src.encoding, "配置指定 declared in the pilot config")
     else:
         guess = detect_encoding(raw[:200_000], where=src.where)
     report.encoding, report.encoding_reason = guess.encoding, guess.reason
@@ -307,7 +313,10 @@ def _read_dxf(src: SourceConfig, report: LoadReport) -> gpd.GeoDataFrame:
 
     assert src.path is not None
     gdf = read_dxf(src.path, layers=list(src.layer) or None, encoding=src.encoding)
-    report.encoding, report.encoding_reason = "UTF-8", "DXF text decoded by ezdxf ($DWGCODEPAGE)"
+    report.encoding, report.encoding_reason = (
+        "UTF-8",
+        "ezdxf 按 $DWGCODEPAGE 解码 DXF text decoded by ezdxf ($DWGCODEPAGE)",
+    )
     return gdf
 
 
@@ -329,7 +338,10 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
 
         assert src.url is not None
         gdf = read_postgis(src.url, src.layer[0])
-        report.encoding, report.encoding_reason = "UTF-8", "PostgreSQL client encoding"
+        report.encoding, report.encoding_reason = (
+            "UTF-8",
+            "PostgreSQL 客户端编码 PostgreSQL client encoding",
+        )
     elif fmt == "DXF":
         gdf = _read_dxf(src, report)
     elif fmt == "CSV":
@@ -339,7 +351,7 @@ def read_source(src: SourceConfig) -> tuple[gpd.GeoDataFrame, LoadReport]:
 
         assert src.path is not None
         gdf = read_osm_roads(src.path)
-        report.encoding, report.encoding_reason = "UTF-8", "OSM data is UTF-8"
+        report.encoding, report.encoding_reason = "UTF-8", "OSM 数据为 UTF-8 OSM data is UTF-8"
     elif fmt == "GeoTIFF":
         from fiveplans.layers.raster import read_raster_classes
 
@@ -487,7 +499,10 @@ def _resolve_crs(
     if spec is not None:
         report.crs_declared = spec.text
         if spec.offset is not None:
-            report.crs_reason = f"pilot `crs: {spec.text}`: {spec.offset.upper()} lon/lat converted to CGCS2000 (EPSG:4490) by iterated inverse"
+            report.crs_reason = (
+                f"配置指定 pilot `crs: {spec.text}`: {spec.offset.upper()} 经纬度反算纠偏至 CGCS2000 — "
+                f"{spec.offset.upper()} lon/lat converted to CGCS2000 (EPSG:4490) by iterated inverse"
+            )
             return pyproj.CRS.from_epsg(4490), spec.offset
         assert spec.crs is not None
         if not _plausible(spec.crs, x, y):
@@ -501,11 +516,11 @@ def _resolve_crs(
             report.note(
                 f"the file CRS is {_crs_label(gdf.crs)}; the pilot `crs: {spec.text}` was used"
             )
-        report.crs_reason = f"pilot `crs: {spec.text}`"
+        report.crs_reason = f"配置指定 pilot `crs: {spec.text}`"
         return spec.crs, None
     if gdf.crs is not None:
         if _plausible(gdf.crs, x, y):
-            report.crs_reason = "taken from the file"
+            report.crs_reason = "取自文件 taken from the file"
             return gdf.crs, None
         detected = detect_crs(x, y, reference_lon=reference_lon)
         if detected.crs is None:
@@ -521,7 +536,9 @@ def _resolve_crs(
             f"{_crs_label(detected.crs)} instead ({detected.reason}). 解决 Fix: add `crs:` to confirm.",
             CRSWarning,
         )
-        report.crs_reason = f"file CRS rejected; detected: {detected.reason}"
+        report.crs_reason = (
+            f"文件坐标系与坐标不符，按坐标检测 file CRS rejected; detected: {detected.reason}"
+        )
         return detected.crs, None
     detected = detect_crs(x, y, reference_lon=reference_lon)
     if detected.crs is None:
@@ -530,7 +547,7 @@ def _resolve_crs(
             "be detected: "
             f"{detected.reason} 解决 Fix: add `crs:` to this source (e.g. `crs: EPSG:4547`)."
         )
-    report.crs_reason = f"no CRS in the file; detected: {detected.reason}"
+    report.crs_reason = f"文件无坐标系，按坐标检测 no CRS in the file; detected: {detected.reason}"
     message = (
         f"文件没有坐标系，按坐标检测 — no CRS in the file; detected "
         f"{_crs_label(detected.crs)}: {detected.reason}"
@@ -607,7 +624,7 @@ def _register_cad(
     report.control_rms_m = float(fit.rms)
     report.crs_declared = src.crs.text if src.crs is not None else ""
     report.crs_reason = (
-        f"local CAD coordinates registered by a 4-parameter Helmert fit on {len(ids)} control points "
+        f"CAD 局部坐标经四参数 Helmert 配准 — local CAD coordinates registered by a 4-parameter Helmert fit on {len(ids)} control points "
         f"(scale {fit.scale:.7f}, rotation {fit.rotation_deg:.4f}°, RMS {fit.rms:.3f} m) into {_crs_label(target_crs)}"
     )
     report.note(report.crs_reason)
