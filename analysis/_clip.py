@@ -15,7 +15,11 @@ inside the polygon), whatever the subject's shape. Every other case — a vertex
 a clip line (shared edges and corners, collinear edges), a boundary crossing a clip line four
 or more times (a concave subject whose intersection may fall apart: Sutherland–Hodgman would
 join the parts by zero-width bridges), holes, multipolygons, non-convex clips — is reported as
-*not done* and left to GEOS. Intersection points are computed from coordinate differences; a
+*not done* and left to GEOS, with one exception: polygons that only touch, as neighbours in a
+coverage do. When an edge line of the clip (or of a convex subject) has every vertex of the
+other polygon either clearly outside or bit for bit equal to one of the edge's two endpoints
+(so exactly on the line), the two share no area (``EMPTY``, exact: the shared edge or corner
+is made of copied vertices). Intersection points are computed from coordinate differences; a
 point where two consecutive clip lines meet is the clip's vertex itself, copied exactly.
 Pieces are returned clockwise (as GEOS writes overlay shells). A subject whose every vertex
 lies clearly inside every clip half-plane lies inside the clip (``SUBJECT_IN``); a result made
@@ -336,9 +340,45 @@ def _ring_stats(
 
 
 @_jit
+def _apart(
+    axy: np.ndarray, a0: int, a1: int, aorient: int, bxy: np.ndarray, b0: int, b1: int
+) -> bool:
+    """Whether an edge line of convex ring ``a`` leaves all of ring ``b`` on its outer side.
+
+    Ring ``b``'s vertices must each be a copy of one of the edge's two endpoints (bit for
+    bit: then they lie exactly on the line) or lie clearly outside (farther than the
+    clipper's side tolerance). Then ``b`` — inside the convex hull of its vertices — lies
+    in the closed outer half-plane and ``a`` in the closed inner one: they share no area
+    (they touch along the edge, at a corner, or not at all). Exact: no rounded quantity
+    decides; neighbours of a coverage that share an edge or a corner are decided here.
+    """
+    m = a1 - a0
+    for j in range(m):
+        q0, q1 = _clip_edge(a0, m, aorient > 0, j)
+        px, py = axy[q0, 0], axy[q0, 1]
+        qx, qy = axy[q1, 0], axy[q1, 1]
+        ex, ey = qx - px, qy - py
+        escale = abs(ex) + abs(ey)
+        ok = True
+        for i in range(b0, b1):
+            x, y = bxy[i, 0], bxy[i, 1]
+            if (x == px and y == py) or (x == qx and y == qy):
+                continue
+            vx, vy = x - px, y - py
+            di = ex * vy - ey * vx
+            if not -di > SIDE_TOL * escale * (abs(vx) + abs(vy)):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
+
+
+@_jit
 def _clip(
     sxy: np.ndarray,
     sstart: np.ndarray,
+    sorient: np.ndarray,
     si: np.ndarray,
     cxy: np.ndarray,
     cstart: np.ndarray,
@@ -457,6 +497,11 @@ def _clip(
             ae, be = be, ae
             av, bv = bv, av
             na = nb
+        if state == NOT_DONE and (
+            _apart(cxy, c0, c1, corient[ci[p]], sxy, s0, s1)
+            or (sorient[si[p]] != 0 and _apart(sxy, s0, s1, sorient[si[p]], cxy, c0, c1))
+        ):
+            state = EMPTY  # they only touch: an edge line separates them (exact)
         if state != PIECE:
             status[p] = state
             continue
@@ -527,7 +572,14 @@ class Clipped(NamedTuple):
     inside: np.ndarray
 
 
-def clip_rows(subject: Rings, i_subject: np.ndarray, clip: Rings, i_clip: np.ndarray) -> Clipped:
+def clip_rows(
+    subject: Rings,
+    i_subject: np.ndarray,
+    clip: Rings,
+    i_clip: np.ndarray,
+    *,
+    build: np.ndarray | None = None,
+) -> Clipped:
     """Clip subject ring ``i_subject[k]`` by convex clip ring ``i_clip[k]``, with statistics.
 
     Parameters
@@ -536,6 +588,9 @@ def clip_rows(subject: Rings, i_subject: np.ndarray, clip: Rings, i_clip: np.nda
         :func:`rings` of the two sides.
     i_subject, i_clip
         The pairs (equal lengths); pairs whose clip ring is not convex are not done.
+    build
+        Boolean mask over the pairs: the new pieces to build as polygons (default all);
+        the others get status, area and centroid only (``pieces`` holds ``None``).
 
     Returns
     -------
@@ -549,12 +604,30 @@ def clip_rows(subject: Rings, i_subject: np.ndarray, clip: Rings, i_clip: np.nda
         e = np.empty(0)
         return Clipped(np.zeros(0, dtype=np.int8), pieces, e, np.empty((0, 2)), e.astype(bool))
     status, count, xy, area, cent, inside = _clip(
-        subject.xy, subject.start, i_subject, clip.xy, clip.start, clip.orient, i_clip
+        subject.xy,
+        subject.start,
+        subject.orient,
+        i_subject,
+        clip.xy,
+        clip.start,
+        clip.orient,
+        i_clip,
     )
     made = np.flatnonzero(status == PIECE)
     if len(made):
         rings_at = np.zeros(len(made) + 1, dtype=np.int64)
         np.cumsum(count[made], out=rings_at[1:])
+        if build is not None:
+            wanted = np.asarray(build, dtype=bool)[made]
+            if not wanted.all():  # gather the coordinates of the pieces to build
+                n = count[made][wanted]
+                first = rings_at[:-1][wanted]
+                rows = np.repeat(first - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+                xy = xy[rows]
+                made = made[wanted]
+                rings_at = np.zeros(len(made) + 1, dtype=np.int64)
+                np.cumsum(n, out=rings_at[1:])
+    if len(made):
         pieces[made] = shapely.from_ragged_array(
             shapely.GeometryType.POLYGON, xy, (rings_at, np.arange(len(made) + 1))
         )

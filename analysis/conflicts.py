@@ -25,9 +25,11 @@ and per-parcel containment tags (:func:`containment_tags`).
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -210,7 +212,8 @@ def _clip(f: _Features, boundary: shapely.Geometry, grid_size: float, snap: bool
         return f
     shapely.prepare(boundary)
     inside = shapely.covers(boundary, f.geoms)
-    meets = shapely.intersects(boundary, f.geoms)
+    meets = inside.copy()  # what the boundary covers meets it: only the rest is tested
+    meets[~inside] = shapely.intersects(boundary, f.geoms[~inside])
     cross = meets & ~inside
     geoms = f.geoms.copy()
     if cross.any():
@@ -316,16 +319,25 @@ def _pairs(t: str, a: _Features, b: _Features, opts: dict, *, tree=None, keep_pa
     return _Pieces(t, a, b, b.plan, ia, ib, g, area, xy, inside)
 
 
-def _mismatch(a: _Features, b_all: _Features, opts: dict) -> list[_Pieces]:
+def _mismatch(
+    a: _Features, b_all: _Features, opts: dict, pairs: tuple[np.ndarray, ...] | None = None
+) -> list[_Pieces]:
     """Pieces of a's construction outside b's construction, split by what b says there.
 
     One piece per parcel of ``a`` and parcel of ``b`` of another kind it overlaps (minus b's
     construction), and one per parcel of ``a`` for what lies outside every parcel of ``b``
-    (:func:`fiveplans.analysis.overlay.split_outside`).
+    (:func:`fiveplans.analysis.overlay.split_outside`). ``pairs``: :func:`_split_pairs` of
+    the two, when computed already.
     """
     s = overlay.split_outside(
-        a.geoms, b_all.geoms, removed=b_all.legend == "construction", rank=b_all.rank(), **opts
+        a.geoms,
+        b_all.geoms,
+        removed=b_all.legend == "construction",
+        rank=b_all.rank,
+        pairs=pairs,
+        **opts,
     )
+    del pairs
     out = []
     if len(s.i_geom):
         out.append(
@@ -384,7 +396,7 @@ def _unique(ids: np.ndarray, code: np.ndarray) -> np.ndarray:
 
     ``code`` is one integer per id, equal exactly when the ids are (checked cheaply first).
     """
-    order = np.argsort(code, kind="stable")
+    order = np.argsort(code)  # only equal neighbours matter: any order of ties
     repeated = np.zeros(len(code), dtype=bool)
     same = code[order][1:] == code[order][:-1]
     if not same.any():
@@ -402,50 +414,72 @@ def _unique(ids: np.ndarray, code: np.ndarray) -> np.ndarray:
 
 
 class _Keys:
-    """Sort ranks and id hashes of ``(plan, source_id)`` per feature, shared by all pieces.
+    """Sort ranks, id hashes and attributes of the features the pieces use, shared by all.
 
-    Ranks order features by plan then source id as strings (missing ids as ""); hashes
-    use pandas' fixed-key SipHash, so they are the same across runs, machines and row
-    orders.
+    Every feature a piece refers to (on side a or b) gets one row, and each plan named as
+    side b of pieces without a feature there ("nobody") one more: ranks order the rows by
+    plan then source id as strings (missing ids as ""); hashes of ``plan + "\x1f" + source
+    id`` use pandas' fixed-key SipHash, so they are the same across runs, machines and row
+    orders; ``plan``, ``sid``, ``legend``, ``code``, ``use`` are the rows' attributes
+    (``None`` for the nobody rows, but ``plan``).
     """
 
     def __init__(self, pieces: list[_Pieces]) -> None:
-        sides: dict[int, _Features] = {}
+        sides: dict[int, tuple[_Features, list[np.ndarray]]] = {}
         for p in pieces:
-            sides[id(p.a)] = p.a
-            if p.b is not None:
-                sides[id(p.b)] = p.b
-        self._start: dict[int, int] = {}
-        texts: list[np.ndarray] = []
+            sides.setdefault(id(p.a), (p.a, []))[1].append(p.ia)
+            if p.b is not None and p.ib is not None:
+                sides.setdefault(id(p.b), (p.b, []))[1].append(p.ib)
+        self._row: dict[int, np.ndarray] = {}  # per side: feature -> row (-1: unused)
+        attrs: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("plan", "sid", "legend", "code", "use")
+        }
         n = 0
-        for key, f in sides.items():
-            self._start[key] = n
-            sid = np.where(pd.isna(f.sid), "", f.sid).astype(str)
-            plan = f.plan_of().astype(str)
-            texts.append(np.char.add(np.char.add(plan, "\x1f"), sid))
-            n += len(f)
-        nobody = sorted({p.plan_b for p in pieces if p.b is None})
+        for key, (f, refs) in sides.items():
+            used = overlay.unique_rows(np.concatenate(refs), len(f))
+            row = np.full(len(f), -1, dtype=np.int64)
+            row[used] = np.arange(n, n + len(used))
+            self._row[key] = row
+            attrs["plan"].append(f.plan_of()[used])
+            for k in ("sid", "legend", "code", "use"):
+                attrs[k].append(getattr(f, k)[used])
+            n += len(used)
+        nobody = sorted({p.plan_b for p in pieces if p.b is None or p.ib is None})
         self._nobody = {plan: n + i for i, plan in enumerate(nobody)}
-        texts.append(np.array([f"{plan}\x1f" for plan in nobody], dtype=str))
-        text = np.concatenate(texts).astype(object)
+        attrs["plan"].append(np.array(nobody, dtype=object))
+        for k in ("sid", "legend", "code", "use"):
+            attrs[k].append(np.full(len(nobody), None, dtype=object))
+        self.plan, self.sid, self.legend, self.code, self.use = (
+            np.concatenate(attrs[k]) if len(attrs[k]) > 1 else attrs[k][0]
+            for k in ("plan", "sid", "legend", "code", "use")
+        )
+        del attrs
+        text = np.array(
+            [
+                f"{plan}\x1f{'' if sid is None else sid}"
+                for plan, sid in zip(self.plan.tolist(), self.sid.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
         codes, uniques = pd.factorize(text, sort=True)
         self.rank = codes.astype(np.int64)
         self.count = max(1, len(uniques))
         self.hash = pd.util.hash_array(text, categorize=False)
 
     def a(self, p: _Pieces) -> np.ndarray:
-        return self._start[id(p.a)] + p.ia
+        return self._row[id(p.a)][p.ia]
 
     def b(self, p: _Pieces) -> np.ndarray:
         if p.b is None or p.ib is None:
             return np.full(len(p.ia), self._nobody[p.plan_b], dtype=np.int64)
-        return self._start[id(p.b)] + p.ib
+        return self._row[id(p.b)][p.ib]
 
 
 def _table(
     pieces: list[_Pieces], crs: pyproj.CRS, threads: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The conflict columns (plain arrays, sorted rows) and the pieces, in the same order.
+) -> tuple[dict[str, np.ndarray], np.ndarray, set[str]]:
+    """The conflict columns (plain arrays, sorted rows), the pieces in the same order and the
+    text columns with missing values.
 
     Rows are sorted by type, then plan and source id of side a, then of side b (as strings),
     then area; ``conflict_id`` hashes the type and the two ``(plan, source_id)`` pairs, so it
@@ -458,9 +492,10 @@ def _table(
     t = np.concatenate([np.full(len(p.ia), type_rank[p.type], dtype=np.int64) for p in pieces])
     area = np.concatenate([p.area for p in pieces])
     compact = (t * keys.count + keys.rank[fa]) * keys.count + keys.rank[fb]
-    order = np.argsort(compact, kind="stable")
+    order = np.argsort(compact)  # keys are distinct (else the stable lexsort below)
     if (compact[order][1:] == compact[order][:-1]).any():  # repeated source ids: then by area
         order = np.lexsort((area, compact))
+    del compact
     fa, fb, t, area = fa[order], fb[order], t[order], area[order]
     type_hash = pd.util.hash_array(np.array(CONFLICT_TYPES, dtype=object), categorize=False)
     with np.errstate(over="ignore"):
@@ -471,14 +506,6 @@ def _table(
             return get(pieces[0])[order]
         return np.concatenate([get(p) for p in pieces])[order]
 
-    def side_b(attr: str):
-        def get(p: _Pieces) -> np.ndarray:
-            if p.b is None or p.ib is None:
-                return np.full(len(p.ia), None, dtype=object)
-            return getattr(p.b, attr)[p.ib]
-
-        return get
-
     cols: dict[str, np.ndarray] = {
         "conflict_id": _unique(
             _id_text(t, h),
@@ -486,23 +513,24 @@ def _table(
         ),
         "type": np.array(CONFLICT_TYPES, dtype=object)[t],
         "area_m2": area,
-        "plan_a": column(lambda p: p.a.plan_of()[p.ia]),
-        "plan_b": column(
-            lambda p: (
-                _full(len(p.ia), p.plan_b) if p.b is None or p.ib is None else p.b.plan_of()[p.ib]
-            )
-        ),
-        "source_a": column(lambda p: p.a.sid[p.ia]),
-        "source_b": column(side_b("sid")),
-        "legend_a": column(lambda p: p.a.legend[p.ia]),
-        "legend_b": column(side_b("legend")),
-        "code_a": column(lambda p: p.a.code[p.ia]),
-        "code_b": column(side_b("code")),
-        "use_a": column(lambda p: p.a.use[p.ia]),
-        "use_b": column(side_b("use")),
-        "area_ha": area / 1e4,
-        "area_mu": area / overlay.M2_PER_MU,
     }
+    del h, t
+    missing: set[str] = set()
+    for name, values in (
+        ("plan", keys.plan),
+        ("source", keys.sid),
+        ("legend", keys.legend),
+        ("code", keys.code),
+        ("use", keys.use),
+    ):
+        cols[f"{name}_a"] = values[fa]
+        cols[f"{name}_b"] = values[fb]
+        none = pd.isna(values)
+        if none.any():
+            missing.update(c for c, f in ((f"{name}_a", fa), (f"{name}_b", fb)) if none[f].any())
+    cols["area_ha"] = area / 1e4
+    cols["area_mu"] = area / overlay.M2_PER_MU
+    del fa, fb, keys
     geoms = column(lambda p: p.geoms)
     xy = column(lambda p: p.centroids()[0])
     inside = column(lambda p: p.centroids()[1])
@@ -511,7 +539,7 @@ def _table(
     lon, lat, scale = overlay.lonlat_scale(geoms, crs, threads=threads, centroid=xy, inside=inside)
     del xy, inside
     cols.update(ellipsoidal_area_m2=area / scale, lon=lon, lat=lat)
-    return cols, geoms
+    return cols, geoms, missing
 
 
 def _district_names(
@@ -576,6 +604,8 @@ class _Run:
     opts: dict
     say: Callable[..., None]
     constr: dict[str, _Features]
+    wanted: tuple[str, ...] = CONFLICT_TYPES
+    memo: dict = field(default_factory=dict)  # pairwise pieces shared by two stages
 
     def feats(self, plan: str) -> _Features:
         return _plan_features(self.ctx, plan)
@@ -604,6 +634,7 @@ def _start(
     threads: int,
     verbose: bool,
     districts: bool,
+    wanted: tuple[str, ...] = CONFLICT_TYPES,
 ) -> _Run:
     """Stage 1: check the layers (CRS, legend, boundary) and cut construction to the boundary."""
     ctx, plans = _context(layers, grid_size)
@@ -611,7 +642,7 @@ def _start(
         check_crs(ctx, keys=["boundary", "districts"], what="冲突检测 conflict detection")
     say = logger.info if verbose else logger.debug
     opts = {"grid_size": ctx.grid_size, "snap_rounding": snap_rounding, "threads": threads}
-    run = _Run(ctx, plans, buffer_m, opts, say, {})
+    run = _Run(ctx, plans, buffer_m, opts, say, {}, wanted)
     for k in CONSTRUCTION_PLANS:
         if k in plans:
             run.constr[k] = run.clipped(k, "construction")
@@ -621,10 +652,41 @@ def _start(
     return run
 
 
+def _shares_mismatch(run: _Run, plan: str) -> bool:
+    """Whether plan_mismatch will overlay *plan*'s construction with the land-use plan."""
+    return "plan_mismatch" in run.wanted and plan in CITY_PLANS and "land_use" in run.plans
+
+
+def _split_pairs(run: _Run, plan: str) -> tuple[np.ndarray, ...]:
+    """The pairwise pieces of *plan*'s construction with every land-use polygon, once per run.
+
+    ``plan_mismatch`` splits the city plan's construction by them; the protected-land types
+    take the pieces with the land-use plan's basic farmland and ecological land from them
+    (the same pairs: computed once). Pieces with land-use construction are areas only (the
+    mismatch subtracts that land; no polygon is built for it).
+    """
+    key = ("split", plan)
+    if key not in run.memo:
+        b = run.clipped("land_use")
+        removed = b.legend == "construction"
+        run.memo[key] = overlay.intersect_pairs(
+            run.constr[plan].geoms,
+            b.geoms,
+            with_centroids=True,
+            area_only=lambda _i, j: removed[j],
+            **run.opts,
+        )
+    return run.memo[key]
+
+
 def _protected_pieces(run: _Run, t: str, legend: str) -> list[_Pieces]:
-    """Stage 2: construction of every plan ∩ protected land (basic farmland, ecological)."""
-    target = _concat([run.feats(k).take(run.feats(k).legend == legend) for k in run.plans])
-    if len(target) == 0:
+    """Stage 2: construction of every plan ∩ protected land (basic farmland, ecological).
+
+    A city plan's pieces with the land-use plan's protected land come from
+    :func:`_split_pairs` when plan_mismatch is computed too (the pairs are the same).
+    """
+    parts = {k: run.feats(k).take(run.feats(k).legend == legend) for k in run.plans}
+    if sum(len(f) for f in parts.values()) == 0:
         if legend == "ecological" and "ecology" not in run.plans:
             warnings.warn(
                 StageSkipped(
@@ -638,8 +700,25 @@ def _protected_pieces(run: _Run, t: str, legend: str) -> list[_Pieces]:
         else:
             logger.info("%s: no %s polygons in any plan", t, legend)
         return []
-    tree = shapely.STRtree(target.geoms)
-    pieces = [_pairs(t, c, target, run.opts, tree=tree) for c in run.constr.values()]
+    targets: dict[bool, tuple[_Features, shapely.STRtree | None]] = {}
+    pieces = []
+    for k, c in run.constr.items():
+        shared = _shares_mismatch(run, k) and len(parts["land_use"]) > 0
+        if shared:
+            lu = run.clipped("land_use")
+            ia, ib, g, area, xy, inside = _split_pairs(run, k)
+            sel = np.flatnonzero(lu.legend[ib] == legend)
+            pieces.append(
+                _Pieces(
+                    t, c, lu, lu.plan, ia[sel], ib[sel], g[sel], area[sel], xy[sel], inside[sel]
+                )
+            )
+        if shared not in targets:
+            target = _concat([f for p, f in parts.items() if not (shared and p == "land_use")])
+            targets[shared] = (target, shapely.STRtree(target.geoms) if len(target) else None)
+        target, tree = targets[shared]
+        if len(target):
+            pieces.append(_pairs(t, c, target, run.opts, tree=tree))
     run.say("%s: %d pieces before sliver removal", t, sum(len(p.ia) for p in pieces))
     return pieces
 
@@ -659,7 +738,10 @@ def _plan_mismatch_pieces(run: _Run) -> list[_Pieces]:
     pieces: list[_Pieces] = []
     for p in CITY_PLANS:
         if p in run.plans:
-            pieces.extend(_mismatch(run.constr[p], run.clipped("land_use"), run.opts))
+            pairs = _split_pairs(run, p)
+            run.memo.pop(("split", p))
+            pieces.extend(_mismatch(run.constr[p], run.clipped("land_use"), run.opts, pairs))
+            del pairs
             pieces.extend(_mismatch(run.constr["land_use"], run.clipped(p), run.opts))
     run.say("plan_mismatch done")
     return pieces
@@ -731,25 +813,25 @@ def _frame(
     crs = ctx.crs
     if not kept:
         return _empty(crs)
-    cols, geoms = _table(kept, crs, threads)
+    cols, geoms, missing = _table(kept, crs, threads)
     kept.clear()
     units = _district_names(ctx, districts_field)
     cols["district"] = (
         np.full(len(geoms), None, dtype=object) if units is None else _largest_share(geoms, *units)
     )
-    maybe_missing = {"source_a", "source_b", "legend_b", "code_a", "code_b", "use_a", "use_b"}
+    missing.add("district")
     data: dict[str, pd.Series] = {}
-    for c in COLUMNS:  # one column at a time, each array freed once pandas holds its copy
+    for c in COLUMNS:  # one column at a time, each array freed once pandas holds it
         v = cols.pop(c)
         # text with missing values stays object (None): pandas would infer str with NaN
-        keep_object = c == "district" or (c in maybe_missing and pd.isna(v).any())
-        data[c] = pd.Series(v, dtype=object) if keep_object else pd.Series(v)
+        data[c] = (
+            pd.Series(v, dtype=object, copy=False) if c in missing else pd.Series(v, copy=False)
+        )
         del v
-    return gpd.GeoDataFrame(
-        pd.DataFrame(data, copy=False),
-        geometry=gpd.GeoSeries(geoms, crs=crs),
-        crs=crs,
-    )
+    data["geometry"] = gpd.GeoSeries(geoms, crs=crs)
+    del geoms
+    # copy=False: the columns are new arrays, held once (no consolidated copy)
+    return gpd.GeoDataFrame(data, geometry="geometry", crs=crs, copy=False)
 
 
 def find_conflicts(
@@ -830,6 +912,7 @@ def find_conflicts(
         threads=threads,
         verbose=verbose,
         districts=True,
+        wanted=wanted,
     )
     pieces: list[_Pieces] = []
     if "farmland_construction" in wanted:
@@ -907,6 +990,40 @@ def _parts_count(g: shapely.Geometry) -> int:
     return 0 if g.is_empty else len(shapely.get_parts(g))
 
 
+#: Threads of the four-quadrant overlays (GEOS releases the GIL).
+_QUADRANT_THREADS = min(2, os.cpu_count() or 1)
+
+
+def _quadrant_unions(
+    ctx: WorkingLayers, keys: tuple[str, ...], buffer_m: float, grid_size: float, pool: Executor
+) -> list[shapely.Geometry]:
+    """The union of each plan's construction land cut to the boundary, once per context (the
+    land-use plan's is shared by the cluster and urban quadrants); the missing ones are built
+    side by side on ``pool`` (GEOS releases the GIL)."""
+    cache: dict[tuple, shapely.Geometry] = ctx.derive("conflicts.quadrant_unions", dict)
+    slots = [(k, float(buffer_m), grid_size) for k in keys]
+    todo = [slot for slot in dict.fromkeys(slots) if slot not in cache]
+    # the clipped features come from the context's cache, filled on this thread
+    geoms = [_clipped(ctx, k, "construction", buffer_m, False).geoms for k, _b, _g in todo]
+    built = pool.map(lambda g: overlay.union_all(g, grid_size=grid_size), geoms)
+    cache.update(zip(todo, built, strict=True))
+    return [cache[slot] for slot in slots]
+
+
+def _quadrant_op(
+    op: Callable[..., object], a: shapely.Geometry, b: shapely.Geometry, grid_size: float
+) -> shapely.Geometry:
+    """:func:`~fiveplans.analysis.overlay.robust_op` without its second pass: a (Multi)Polygon
+    result of the overlay is its own polygonal part and is kept as is (re-unioning a quadrant
+    of thousands of polygons costs three times the overlay); a mixed result takes the full
+    route."""
+    pair = np.array([a], dtype=object), np.array([b], dtype=object)
+    out = overlay.overlay_each(op, *pair, grid_size=grid_size)[0]
+    if out is not None and shapely.get_type_id(out) in (3, 6):  # Polygon, MultiPolygon
+        return out
+    return overlay.robust_op(op, a, b, grid_size=grid_size)
+
+
 def four_quadrants(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
@@ -948,35 +1065,37 @@ def four_quadrants(
     if districts is not None:
         check_crs({"districts": districts}, what="四象限 four quadrants", crs=ctx.crs)
     boundary = ctx.boundary(buffer_m)
-    p_con = _clipped(ctx, plan, "construction", buffer_m, False)
-    l_con = _clipped(ctx, "land_use", "construction", buffer_m, False)
-    p_u = overlay.union_all(p_con.geoms, grid_size=grid_size)
-    l_u = overlay.union_all(l_con.geoms, grid_size=grid_size)
-    op = overlay.robust_op
-    either = op(shapely.union, p_u, l_u, grid_size=grid_size)
-    quads = {
-        "both": op(shapely.intersection, p_u, l_u, grid_size=grid_size),
-        "plan_only": op(shapely.difference, p_u, l_u, grid_size=grid_size),
-        "land_use_only": op(shapely.difference, l_u, p_u, grid_size=grid_size),
-        "neither": op(shapely.difference, boundary, either, grid_size=grid_size),
-    }
-    units: list[tuple[str, shapely.Geometry]] = []
-    if districts is not None:
-        geoms, names = _district_names({"districts": districts}, districts_field)  # type: ignore[misc]
-        units = [
-            (str(n), op(shapely.intersection, g, boundary, grid_size=grid_size))
-            for g, n in zip(geoms, names, strict=True)
-        ]
+    with ThreadPoolExecutor(_QUADRANT_THREADS) as pool:
+        p_u, l_u = _quadrant_unions(ctx, (plan, "land_use"), buffer_m, grid_size, pool)
+
+        def op(f: Callable[..., object], a: shapely.Geometry, b: shapely.Geometry) -> Future:
+            return pool.submit(_quadrant_op, f, a, b, grid_size)
+
+        # the four overlays side by side; "neither" waits for "either"
+        either = op(shapely.union, p_u, l_u)
+        jobs = {
+            "both": op(shapely.intersection, p_u, l_u),
+            "plan_only": op(shapely.difference, p_u, l_u),
+            "land_use_only": op(shapely.difference, l_u, p_u),
+        }
+        jobs["neither"] = op(shapely.difference, boundary, either.result())
+        quads = {q: jobs[q].result() for q in QUADRANTS}
+        units: list[tuple[str, shapely.Geometry]] = []
+        if districts is not None:
+            geoms, names = _district_names({"districts": districts}, districts_field)  # type: ignore[misc]
+            cut = [op(shapely.intersection, g, boundary) for g in geoms]
+            units = [(str(n), c.result()) for c, n in zip(cut, names, strict=True)]
+        pieces = {
+            (name, q): op(shapely.intersection, quads[q], unit)
+            for name, unit in units
+            for q in QUADRANTS
+        }
     units.append((TOTAL, boundary))
     rows = []
     for name, unit in units:
         unit_area = float(unit.area)
         for q in QUADRANTS:
-            piece = (
-                quads[q]
-                if name == TOTAL
-                else op(shapely.intersection, quads[q], unit, grid_size=grid_size)
-            )
+            piece = quads[q] if name == TOTAL else pieces[name, q].result()
             area = float(piece.area)
             rows.append(
                 {
@@ -1025,10 +1144,10 @@ def _share_inside(
     inside = np.bincount(ig, weights=area, minlength=len(geoms))
     if len(ic):
         if clean is None:
-            partners = np.unique(ic)
+            partners = overlay.unique_rows(ic, len(cover))
             clean = np.zeros(len(cover), dtype=bool)
             clean[partners] = overlay.non_overlapping(cover[partners])
-        dirty = np.unique(ig[~clean[ic]])
+        dirty = overlay.unique_rows(ig[~clean[ic]], len(geoms))
         if len(dirty):
             left = overlay.subtract_each(geoms[dirty], cover, **opts)
             has = np.not_equal(left, None)

@@ -30,7 +30,7 @@ import logging
 import math
 import weakref
 from array import array
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import breadth_first_order, dijkstra
+from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra
 from shapely.ops import substring
 
 from fiveplans.errors import DataError
@@ -203,12 +203,15 @@ class NetworkEngine:
         tail: np.ndarray,
         head: np.ndarray,
         time: np.ndarray,
-        geometry: np.ndarray,
+        geometry: np.ndarray | None = None,
         road: np.ndarray,
         twin: np.ndarray | None,
         crs: Any,
         default_kmh: float,
-        info: dict[str, np.ndarray] | None = None,
+        info: dict[str, np.ndarray | Callable[[], np.ndarray]] | None = None,
+        lines: np.ndarray | None = None,
+        along: np.ndarray | None = None,
+        component: np.ndarray | None = None,
     ) -> NetworkEngine:
         """An engine straight from node and edge arrays (what ``build_network`` has at hand).
 
@@ -224,15 +227,27 @@ class NetworkEngine:
         tail, head, time, geometry, road
             Per directed edge: node indices, minutes, LineString from tail to head, and the
             road line it drives (both directions of a two-way road share it; -1 unknown).
+            ``geometry`` may be left out when ``lines`` is given.
         twin
             The opposite direction of the same road per edge (-1 none); computed when ``None``.
         info
-            Further per-edge columns kept in :attr:`edge_info` (e.g. ``source_id``).
+            Further per-edge columns kept in :attr:`edge_info` (e.g. ``source_id``); a
+            column may be given as a function returning it, called on first use.
         crs, default_kmh
             The CRS and the speed of access legs.
+        lines, along
+            Instead of ``geometry``: the LineString of each road line as drawn (indexed by
+            ``road``) and, per edge, whether it drives the line as drawn (else against it).
+            The spatial index then holds each road line once, and the edges' own geometries
+            (:attr:`edge_geom`) are made on first use.
+        component
+            Strongly connected component of each node, when known (else computed on first
+            need by :meth:`reachable`).
         """
         if len(nodes) == 0:
             raise DataError("network: no nodes; build it from a non-empty roads layer.")
+        if (geometry is None) == (lines is None) or (lines is not None and along is None):
+            raise ValueError("NetworkEngine.from_arrays: give `geometry`, or `lines` and `along`")
         engine = cls.__new__(cls)
         engine._setup(
             nodes=list(nodes),
@@ -242,14 +257,20 @@ class NetworkEngine:
             tail=np.asarray(tail, dtype=np.int64),
             head=np.asarray(head, dtype=np.int64),
             time=np.asarray(time, dtype=float),
-            geometry=np.asarray(geometry, dtype=object),
+            geometry=None if geometry is None else np.asarray(geometry, dtype=object),
             road=np.asarray(road, dtype=np.int64),
             twin=twin,
             info=info,
             crs=crs,
             default_kmh=float(default_kmh),
+            lines=None if lines is None else np.asarray(lines, dtype=object),
+            along=None if along is None else np.asarray(along, dtype=bool),
+            component=None if component is None else np.asarray(component, dtype=np.int64),
         )
+        # the edge index and the graph of strong components, built now: the first query is
+        # as fast as the tenth
         _ = engine.tree
+        engine._condensed(backward=False)
         return engine
 
     def _setup(
@@ -262,15 +283,18 @@ class NetworkEngine:
         tail: np.ndarray,
         head: np.ndarray,
         time: np.ndarray,
-        geometry: np.ndarray,
+        geometry: np.ndarray | None,
         road: np.ndarray,
         twin: np.ndarray | None,
-        info: dict[str, np.ndarray] | None,
+        info: dict[str, np.ndarray | Callable[[], np.ndarray]] | None,
         crs: Any,
         default_kmh: float,
+        lines: np.ndarray | None = None,
+        along: np.ndarray | None = None,
+        component: np.ndarray | None = None,
     ) -> None:
         self.crs = crs
-        self.edge_info: dict[str, np.ndarray] = dict(info or {})
+        self._info: dict[str, np.ndarray | Callable[[], np.ndarray]] = dict(info or {})
         self.default_kmh = default_kmh
         self.nodes = nodes
         self._index_map = index
@@ -279,33 +303,70 @@ class NetworkEngine:
         self.x, self.y = x, y
         self.edge_tail, self.edge_head, self.edge_time = tail, head, time
         self.edge_road = road
-        geoms = geometry
-        located = np.isfinite(x) & np.isfinite(y)
-        missing = shapely.is_missing(geoms)
-        missing &= located[tail] & located[head]  # unlocated nodes: no geometry, no snapping
-        if missing.any():
-            pts = np.column_stack([x, y])
-            geoms = geoms.copy()
-            geoms[missing] = shapely.linestrings(
-                np.stack([pts[tail[missing]], pts[head[missing]]], axis=1)
-            )
-        self.edge_geom = geoms
-
-        # CSR of the least time per node pair (parallel edges collapse to their minimum)
-        order = np.lexsort((time, head, tail))
-        t_s, h_s, w_s = tail[order], head[order], time[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = (t_s[1:] != t_s[:-1]) | (h_s[1:] != h_s[:-1])
-        t_s, h_s, w_s = t_s[first], h_s[first], w_s[first]
-        indptr = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(np.bincount(t_s, minlength=n), out=indptr[1:])
-        # explicit zeros are kept: scipy's csgraph reads them as zero-time edges
-        self.csr = sparse.csr_matrix(
-            (w_s.astype(float), h_s.astype(np.int32), indptr), shape=(n, n)
-        )
+        self._lines = lines
+        self._along = along
+        if geometry is not None:
+            geoms = geometry
+            located = np.isfinite(x) & np.isfinite(y)
+            missing = shapely.is_missing(geoms)
+            missing &= located[tail] & located[head]  # unlocated nodes: no geometry, no snapping
+            if missing.any():
+                pts = np.column_stack([x, y])
+                geoms = geoms.copy()
+                geoms[missing] = shapely.linestrings(
+                    np.stack([pts[tail[missing]], pts[head[missing]]], axis=1)
+                )
+            self._edge_geom: np.ndarray | None = geoms
+        else:
+            self._edge_geom = None
+        self.csr = _least_time_csr(tail, head, time, n)
         self._tree: shapely.STRtree | None = None
+        self._items: _Items | None = None
         self._twin: np.ndarray | None = None if twin is None else np.asarray(twin, np.int64)
         self._csr_t: sparse.csr_matrix | None = None
+        self._component = component
+        self._dag: dict[bool, sparse.csr_matrix] = {}
+
+    @property
+    def edge_info(self) -> dict[str, np.ndarray]:
+        """Further per-edge columns (e.g. ``source_id``, ``highway``), made on first use."""
+        for key, value in self._info.items():
+            if callable(value):
+                self._info[key] = np.asarray(value())
+        return self._info  # type: ignore[return-value]
+
+    @edge_info.setter
+    def edge_info(self, value: dict[str, np.ndarray]) -> None:
+        self._info = dict(value)
+
+    def edge_geometry(self, edges: np.ndarray) -> np.ndarray:
+        """LineStrings of some directed edges, from tail to head (see :attr:`edge_geom`)."""
+        edges = np.asarray(edges, dtype=np.int64)
+        if self._edge_geom is not None or self._lines is None or self._along is None:
+            return self.edge_geom[edges]
+        geoms = self._lines[self.edge_road[edges]]
+        back = ~self._along[edges]
+        if back.any():
+            geoms[back] = shapely.reverse(geoms[back])
+        return geoms
+
+    @property
+    def edge_geom(self) -> np.ndarray:
+        """LineString of each directed edge, from its tail to its head."""
+        if self._edge_geom is None:
+            assert self._lines is not None and self._along is not None
+            geoms = self._lines[self.edge_road]
+            back = ~self._along
+            if back.any():
+                geoms[back] = shapely.reverse(geoms[back])
+            self._edge_geom = geoms
+        return self._edge_geom
+
+    @edge_geom.setter
+    def edge_geom(self, value: np.ndarray) -> None:
+        self._edge_geom = np.asarray(value, dtype=object)
+        self._lines = self._along = None
+        self._tree = self._items = None
 
     @property
     def _index(self) -> dict[Hashable, int]:
@@ -376,35 +437,90 @@ class NetworkEngine:
     def reachable(self, sources: np.ndarray, *, backward: bool = False) -> np.ndarray:
         """Nodes reachable from any of ``sources`` (node indices) at any time, as a mask.
 
-        With ``backward``, the nodes from which some source can be reached instead.
+        With ``backward``, the nodes from which some source can be reached instead. Searched
+        on the graph of strongly connected components (every node of a component reaches
+        every other), so it costs little more than the number of components.
         """
         src = np.unique(np.asarray(sources, dtype=np.int64))
         out = np.zeros(self.n, dtype=bool)
         if len(src) == 0:
             return out
-        if backward:
-            if self._csr_t is None:
-                self._csr_t = self.csr.T.tocsr()
-            base = self._csr_t
-        else:
-            base = self.csr
-        # one virtual source linked to every given node: a single breadth-first search
-        n = self.n
-        indptr = np.concatenate([base.indptr, [base.indptr[-1] + len(src)]]).astype(np.int32)
-        indices = np.concatenate([base.indices, src]).astype(np.int32)
+        comp = self.component
+        base = self._condensed(backward)
+        # one virtual source linked to every given component: a single breadth-first search
+        nc = base.shape[0]
+        start = np.unique(comp[src])
+        indptr = np.concatenate([base.indptr, [base.indptr[-1] + len(start)]]).astype(np.int32)
+        indices = np.concatenate([base.indices, start]).astype(np.int32)
         data = np.ones(len(indices))
-        matrix = sparse.csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
-        order = breadth_first_order(matrix, n, directed=True, return_predecessors=False)
-        out[order[order < n]] = True
-        return out
+        matrix = sparse.csr_matrix((data, indices, indptr), shape=(nc + 1, nc + 1))
+        order = breadth_first_order(matrix, nc, directed=True, return_predecessors=False)
+        hit = np.zeros(nc + 1, dtype=bool)
+        hit[order] = True
+        return hit[:nc][comp]
+
+    @property
+    def component(self) -> np.ndarray:
+        """Strongly connected component of each node (an integer label per component)."""
+        if self._component is None:
+            _, self._component = connected_components(
+                self._adjacency(), directed=True, connection="strong"
+            )
+        return self._component
+
+    def _adjacency(self) -> sparse.csr_matrix:
+        n = self.n
+        return sparse.csr_matrix(
+            (np.ones(len(self.edge_tail)), (self.edge_tail, self.edge_head)), shape=(n, n)
+        )
+
+    def _condensed(self, backward: bool) -> sparse.csr_matrix:
+        """The graph of strongly connected components (reversed with ``backward``)."""
+        if backward not in self._dag:
+            comp = self.component
+            nc = int(comp.max()) + 1 if len(comp) else 0
+            ct, ch = comp[self.edge_tail], comp[self.edge_head]
+            cross = ct != ch
+            a, b = (ch[cross], ct[cross]) if backward else (ct[cross], ch[cross])
+            dag = sparse.csr_matrix((np.ones(len(a)), (a, b)), shape=(nc, nc))
+            dag.sum_duplicates()
+            self._dag[backward] = dag
+        return self._dag[backward]
 
     # -- points ----------------------------------------------------------------------------
     @property
     def tree(self) -> shapely.STRtree:
-        """Spatial index of the edge geometries."""
+        """Spatial index of the road geometries (each road line once, or each edge)."""
         if self._tree is None:
-            self._tree = shapely.STRtree(self.edge_geom)
+            self._tree = shapely.STRtree(self._index_items().geoms)
         return self._tree
+
+    def _index_items(self) -> _Items:
+        """What the spatial index holds, and the directed edges of each of its entries."""
+        if self._items is None:
+            m = len(self.edge_tail)
+            if self._lines is not None and self._along is not None:
+                used, first, counts = np.unique(
+                    self.edge_road, return_index=True, return_counts=True
+                )
+                del first
+                order = np.argsort(self.edge_road, kind="stable")
+                indptr = np.zeros(len(used) + 1, dtype=np.int64)
+                np.cumsum(counts, out=indptr[1:])
+                self._items = _Items(
+                    geoms=self._lines[used],
+                    indptr=indptr,
+                    edges=order,
+                    back=~self._along[order],
+                )
+            else:
+                self._items = _Items(
+                    geoms=self.edge_geom,
+                    indptr=np.arange(m + 1, dtype=np.int64),
+                    edges=np.arange(m, dtype=np.int64),
+                    back=np.zeros(m, dtype=bool),
+                )
+        return self._items
 
     def snap(self, points: Sequence[Any] | np.ndarray) -> Snap:
         """Join points to the network at the nearest point of the nearest edge.
@@ -426,25 +542,25 @@ class NetworkEngine:
                 f"network: points {np.flatnonzero(bad)[:5].tolist()} have no geometry and cannot "
                 "join the road network. Fix: give them coordinates or drop them."
             )
-        (p_idx, _), dist = self.tree.query_nearest(pts, return_distance=True, all_matches=False)
-        nearest = np.full(len(pts), math.inf)
-        np.minimum.at(nearest, p_idx, dist)
-        tp, te = self.tree.query(
-            pts, predicate="dwithin", distance=nearest + _TIE_M + 1e-9 * nearest
-        )
-        geoms = self.edge_geom[te]
-        d = shapely.distance(pts[tp], geoms)
-        keep = d <= nearest[tp] + _TIE_M + 1e-9 * nearest[tp]
-        tp, te, geoms = tp[keep], te[keep], geoms[keep]
-        frac = shapely.line_locate_point(geoms, pts[tp], normalized=True)
+        items = self._index_items()
+        nearest, ip, ii = _nearest_items(self.tree, items.geoms, pts)
+        ifrac = shapely.line_locate_point(items.geoms[ii], pts[ip], normalized=True)
+        # every directed edge of each nearest road line (both directions of a two-way road)
+        starts, counts = items.indptr[ii], items.indptr[ii + 1] - items.indptr[ii]
+        row = np.repeat(np.arange(len(ii)), counts)
+        offset = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        slot = starts[row] + offset
+        te = items.edges[slot]
+        tp = ip[row]
+        frac = np.where(items.back[slot], 1.0 - ifrac[row], ifrac[row])
         frac = np.nan_to_num(frac, nan=0.0)
         order = np.lexsort((te, tp))
-        tp, te, frac, geoms = tp[order], te[order], frac[order], geoms[order]
+        tp, te, frac, row = tp[order], te[order], frac[order], row[order]
         first = np.ones(len(tp), dtype=bool)
         first[1:] = tp[1:] != tp[:-1]
         location = np.empty(len(pts), dtype=object)
         location[tp[first]] = shapely.line_interpolate_point(
-            geoms[first], frac[first], normalized=True
+            items.geoms[ii[row[first]]], np.nan_to_num(ifrac[row[first]], nan=0.0), normalized=True
         )
         access = nearest / (self.default_kmh * 1000.0 / 60.0)
         return Snap(
@@ -670,7 +786,7 @@ class NetworkEngine:
     def pieces(self, edges: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[Any]:
         """Parts of edges between fractions ``start`` and ``end`` (0–1, along the edge)."""
         out: list[Any] = []
-        geoms = self.edge_geom[edges]
+        geoms = self.edge_geometry(edges)
         whole = (start <= 0) & (end >= 1)
         out.extend(geoms[whole].tolist())
         for g, a, b in zip(geoms[~whole], start[~whole], end[~whole], strict=True):
@@ -697,6 +813,108 @@ class NetworkEngine:
             end = np.minimum(1.0, start + np.where(time > 0, left / time, 1.0))
         out.extend(self.pieces(edges, start, end))
         return _lines_only(out)
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The spatial index's entries: geometry of each, and the directed edges it carries.
+
+    The edges of entry ``i`` are ``edges[indptr[i]:indptr[i + 1]]``; ``back`` tells, per slot,
+    whether the edge runs against the entry's geometry.
+    """
+
+    geoms: np.ndarray
+    indptr: np.ndarray
+    edges: np.ndarray
+    back: np.ndarray
+
+
+_BOX_ROUNDS = 3  # windows tried (each 4x wider) before the tree's own nearest search
+
+
+def _nearest_items(
+    tree: shapely.STRtree, geoms: np.ndarray, pts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from each point to the nearest indexed geometry, and every geometry as near.
+
+    Returns the distances (one per point) and the (point, geometry) pairs within
+    :data:`_TIE_M` (plus 1e-9 relative) of each point's nearest. Candidates come from a window
+    around each point (an envelope query, then exact distances): a point whose nearest lies
+    well inside its window has all its near geometries among the candidates; the others try
+    a window four times wider, and after :data:`_BOX_ROUNDS` rounds the tree's own nearest
+    search. The same distances as :meth:`shapely.STRtree.query_nearest`, several times faster
+    for many points.
+    """
+    n = len(pts)
+    nearest = np.full(n, math.inf)
+    found_p: list[np.ndarray] = []
+    found_i: list[np.ndarray] = []
+    bounds = shapely.bounds(pts)
+    todo = np.arange(n)
+    radius = _start_radius(tree, geoms)
+    for _ in range(_BOX_ROUNDS):
+        if not len(todo) or not math.isfinite(radius) or radius <= 0:
+            break
+        b = bounds[todo]
+        windows = shapely.box(
+            b[:, 0] - radius, b[:, 1] - radius, b[:, 2] + radius, b[:, 3] + radius
+        )
+        qp, qi = tree.query(windows)
+        dist = shapely.distance(pts[todo[qp]], geoms[qi])
+        least = np.full(len(todo), math.inf)
+        np.minimum.at(least, qp, dist)
+        limit = least + _TIE_M + 1e-9 * least
+        done = limit <= radius - _TIE_M  # all geometries that near lie inside the window
+        keep = done[qp] & (dist <= limit[qp])
+        found_p.append(todo[qp[keep]])
+        found_i.append(qi[keep])
+        nearest[todo[done]] = least[done]
+        todo = todo[~done]
+        radius *= 4.0
+    if len(todo):
+        rest = pts[todo]
+        (p_idx, _), dist = tree.query_nearest(rest, return_distance=True, all_matches=False)
+        least = np.full(len(todo), math.inf)
+        np.minimum.at(least, p_idx, dist)
+        qp, qi = tree.query(rest, predicate="dwithin", distance=least + _TIE_M + 1e-9 * least)
+        dist = shapely.distance(rest[qp], geoms[qi])
+        keep = dist <= least[qp] + _TIE_M + 1e-9 * least[qp]
+        found_p.append(todo[qp[keep]])
+        found_i.append(qi[keep])
+        nearest[todo] = least
+    return (
+        nearest,
+        np.concatenate(found_p).astype(np.int64),
+        np.concatenate(found_i).astype(np.int64),
+    )
+
+
+def _start_radius(tree: shapely.STRtree, geoms: np.ndarray) -> float:
+    """First window half-width: a quarter of the typical extent of the indexed geometries."""
+    if len(tree) == 0:
+        return math.nan
+    sample = geoms[:: max(1, len(geoms) // 2000)]
+    b = shapely.bounds(sample[~(shapely.is_missing(sample) | shapely.is_empty(sample))])
+    extent = np.nanmax(np.column_stack([b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]]), axis=1)
+    typical = float(np.nanmedian(extent)) if len(extent) else math.nan
+    return typical / 4.0 if typical > 0 else 1.0
+
+
+def _least_time_csr(
+    tail: np.ndarray, head: np.ndarray, time: np.ndarray, n: int
+) -> sparse.csr_matrix:
+    """CSR of the least time per node pair (parallel edges collapse to their minimum)."""
+    key = tail * np.int64(n) + head
+    order = np.argsort(key, kind="stable")
+    key_s = key[order]
+    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if len(key_s) else key_s
+    least = np.minimum.reduceat(time[order], starts) if len(starts) else time[:0]
+    t_s = tail[order[starts]]
+    h_s = head[order[starts]]
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(t_s, minlength=n), out=indptr[1:])
+    # explicit zeros are kept: scipy's csgraph reads them as zero-time edges
+    return sparse.csr_matrix((least.astype(float), h_s.astype(np.int32), indptr), shape=(n, n))
 
 
 def _collect(

@@ -12,10 +12,13 @@ decisions over to the ledger of a later run, also from an earlier pair-based led
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import tempfile
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from fiveplans.analysis.conflicts import TYPE_LABELS
+from fiveplans.analysis.patches import blank_mask
 from fiveplans.analysis.patches import is_blank as _blank
 from fiveplans.config import LAYER_NAMES_ZH
 from fiveplans.errors import DataError
@@ -154,9 +158,10 @@ def conflict_ledger(conflicts: pd.DataFrame) -> pd.DataFrame:
 
 def patch_pairs(ledger: pd.DataFrame) -> dict[str, list[str]]:
     """Patch id → the pair (conflict) ids inside it, from a ledger's :data:`PAIRS` column."""
+    pids, pairs = ledger[ID].tolist(), ledger[PAIRS].tolist()
     return {
-        str(pid): [c for c in str(ids).split(",") if c and not _blank(ids)]
-        for pid, ids in zip(ledger[ID], ledger[PAIRS], strict=True)
+        str(pid): [] if blank else [c for c in str(ids).split(",") if c]
+        for pid, ids, blank in zip(pids, pairs, blank_mask(pairs), strict=True)
     }
 
 
@@ -263,7 +268,9 @@ def _unit(columns: pd.Index) -> str:
     return "pair" if PAIR_ID in have and ID not in have else "patch"
 
 
-def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.DataFrame:
+def read_ledger(
+    path: str | PathLike[str], *, sheet: str | None = None, decisions_only: bool = False
+) -> pd.DataFrame:
     """Read and validate a ledger written by :func:`write_ledger` (and filled in by hand).
 
     Parameters
@@ -273,6 +280,11 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
     sheet
         Sheet name; default the 冲突台账 sheet when there is one (a run's ``tables.xlsx``),
         else the first sheet.
+    decisions_only
+        Read only what :func:`merge_decisions` uses — the id, pairs and decision columns (the
+        others are left empty) — in about a third of the time: the cells of the other columns
+        are dropped from the sheet before openpyxl parses it (a sheet whose cells this cannot
+        place safely is read whole).
 
     Returns
     -------
@@ -301,6 +313,8 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
         if sheet is None and "冲突台账" in wb.sheetnames:  # a run's tables.xlsx
             sheet = "冲突台账"
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        if decisions_only:
+            _keep_decision_cells(ws)
         rows = list(ws.iter_rows(values_only=True))
     finally:
         wb.close()
@@ -347,10 +361,52 @@ def read_ledger(path: str | PathLike[str], *, sheet: str | None = None) -> pd.Da
     return df
 
 
-def _decision(row: pd.Series) -> tuple[object, ...] | None:
-    """The decision columns of one row (blanks as None); ``None`` when nothing is filled in."""
-    values = tuple(None if _blank(row[c]) else row[c] for c in DECISION_COLUMNS)
-    return None if all(v is None for v in values) else values
+#: A cell of a sheet's XML without its reference (``r="B12"``): placed by its order alone.
+_CELL_WITHOUT_REF = re.compile(rb"<c(?=[\s/>])(?![^>]*\br=)")
+#: A plain inline string cell (one run of text): read as the same text in a ``str`` cell,
+#: which openpyxl takes as it is instead of building a rich-text object per cell.
+_INLINE_TEXT = re.compile(
+    rb'(<c\b[^>]*?) t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]+)</t></is></c>'
+)
+
+
+def _keep_decision_cells(ws: Any) -> None:
+    """Make the read-only sheet *ws* parse only the header row and the columns
+    :func:`merge_decisions` reads (ids, pairs, decisions): the cells of the other columns are
+    cut from its XML before openpyxl reads it, so openpyxl still decodes every cell it returns
+    (shared strings, numbers, dates; plain inline strings as the same text in a ``str``
+    cell). Nothing is changed when a cell lacks its reference (its place would shift) or the
+    sheet cannot be opened this way."""
+    try:
+        header = next(ws.iter_rows(max_row=1, values_only=True), ())
+        with ws._get_source() as src:  # openpyxl's read-only sheet: its XML in the archive
+            xml = src.read()
+    except Exception:  # an openpyxl without these internals: read the whole sheet
+        return
+    needed = {ID, PAIR_ID, PAIRS, *DECISION_COLUMNS}
+    drop = [
+        get_column_letter(i + 1)
+        for i, h in enumerate(header)
+        if h is None or str(h).strip() not in needed
+    ]
+    if not drop or _CELL_WITHOUT_REF.search(xml):
+        return
+    columns = b"|".join(c.encode("ascii") for c in drop)
+    # the cells of the dropped columns, except those of row 1 (the header is checked)
+    cut = re.compile(
+        rb'<c\b[^>]*?\br="(?:' + columns + rb')(?!1")[0-9]+"[^>]*?(?:/>|>.*?</c>)', re.S
+    )
+    xml = _INLINE_TEXT.sub(rb'\1 t="str"><v>\2</v></c>', cut.sub(b"", xml))
+    ws._get_source = lambda: io.BytesIO(xml)
+
+
+def _decisions(ledger: pd.DataFrame) -> list[tuple[object, ...] | None]:
+    """The decision columns of each row (blanks as None); ``None`` where nothing is filled in."""
+    columns = []
+    for c in DECISION_COLUMNS:
+        values = ledger[c].astype(object).tolist()
+        columns.append([None if b else v for v, b in zip(values, blank_mask(values), strict=True)])
+    return [None if all(v is None for v in row) else row for row in zip(*columns, strict=True)]
 
 
 def merge_decisions(
@@ -388,11 +444,10 @@ def merge_decisions(
         old_ledger.columns, "old ledger", PAIR_LEDGER_COLUMNS if unit == "pair" else None
     )
     merged = new_ledger.copy()
-    for col in DECISION_COLUMNS:
-        merged[col] = merged[col].astype(object)
+    chosen = {col: merged[col].astype(object).tolist() for col in DECISION_COLUMNS}
     old = old_ledger.drop_duplicates(old_id, keep="last").reset_index(drop=True)
     old_ids = old[old_id].astype(str).tolist()
-    decisions = {i: _decision(row) for i, (_, row) in zip(old_ids, old.iterrows(), strict=True)}
+    decisions = dict(zip(old_ids, _decisions(old), strict=True))
     # pair id -> [(earlier row id, its decision)]
     by_pair: dict[str, list[str]] = {}
     if unit == "pair":
@@ -421,11 +476,13 @@ def merge_decisions(
         if len(distinct) == 1:
             values = next(iter(distinct))
             for col, v in zip(DECISION_COLUMNS, values, strict=True):
-                merged.at[row, col] = v
+                chosen[col][row] = v
             kept += 1
         elif len(distinct) > 1:
             ambiguous.append(pid)
             detail[pid] = sorted(decided)
+    for col in DECISION_COLUMNS:
+        merged[col] = pd.Series(chosen[col], index=merged.index, dtype=object)
     gone = sorted(set(old_ids) - used)
     report: dict[str, object] = {
         "kept": kept,

@@ -920,7 +920,7 @@ def network_pieces(
     edges = np.flatnonzero(np.isin(road, bad_roads))
     first = edges[~pd.Series(road[edges]).duplicated().to_numpy()]
     status = np.where(per_road.loc[road[first], "reached"].to_numpy(), "no_return", "unreached")
-    geoms = engine.edge_geom[first]
+    geoms = engine.edge_geometry(first)
     info = getattr(engine, "edge_info", {}) or {}
     out = gpd.GeoDataFrame(
         {
@@ -941,7 +941,7 @@ def network_pieces(
 
 def _warn_pieces(pieces: gpd.GeoDataFrame, engine: NetworkEngine, road: np.ndarray) -> None:
     _, first = np.unique(road, return_index=True)
-    total = float(shapely.length(engine.edge_geom[first]).sum())
+    total = float(shapely.length(engine.edge_geometry(first)).sum())
     km = pieces.groupby("status")["length_m"].sum() / 1000.0
     n = int(pieces["piece"].nunique())
     length = float(pieces["length_m"].sum())

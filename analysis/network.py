@@ -27,20 +27,23 @@ Choices made here (documented, tested):
   and :func:`dropped_roads`, and are logged.
 - **Built once, from arrays.** The graph is a :class:`RoadGraph`: a
   :class:`networkx.MultiDiGraph` that carries its routing engine
-  (:class:`~fiveplans.analysis.engine.NetworkEngine`: the compressed travel-time matrix and the
-  edge index), built from the same arrays as the graph, so the first query is as fast as the
-  tenth. The networkx adjacency is handed to networkx through its documented factory hooks
-  (``node_dict_factory``, ``adjlist_outer_dict_factory``); no private attribute is written.
+  (:class:`~fiveplans.analysis.engine.NetworkEngine`: the compressed travel-time matrix, the
+  spatial index of the road lines and the graph of strongly connected pieces), built from the
+  same arrays as the graph, so the first query is as fast as the tenth. networkx's own dicts
+  (one per node and per edge, with the edges' attributes and geometries) are filled from
+  those arrays the first time anything reads them through networkx — any networkx function,
+  view or iteration sees the whole graph, and routing through the engine never pays for them.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
+import operator
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -155,10 +158,30 @@ def _check_speeds(speeds_kmh: Mapping[str, float]) -> dict[str, float]:
     return speeds
 
 
-def _row_ids(roads: gpd.GeoDataFrame) -> np.ndarray:
-    if "source_id" in roads.columns:
-        return roads["source_id"].astype(str).to_numpy(dtype=object)
-    return roads.index.astype(str).to_numpy(dtype=object)
+class _RowIds:
+    """Row ids of a roads layer (``source_id`` as text, else the index), made on first use.
+
+    Indexed like the array itself (``ids[rows]``); most builds only need them for messages
+    and the dropped lines.
+    """
+
+    def __init__(self, roads: gpd.GeoDataFrame) -> None:
+        self._source: pd.Series | pd.Index = (
+            roads["source_id"] if "source_id" in roads.columns else roads.index
+        )
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = self._source.astype(str).to_numpy(dtype=object)
+        return self._array
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
+
+    def __len__(self) -> int:
+        return len(self._source)
 
 
 def _examples(ids: np.ndarray, n: int = 5) -> str:
@@ -167,7 +190,7 @@ def _examples(ids: np.ndarray, n: int = 5) -> str:
 
 
 def _lines(
-    roads: gpd.GeoDataFrame, has_ids: np.ndarray, ids: np.ndarray
+    roads: gpd.GeoDataFrame, has_ids: np.ndarray, ids: _RowIds
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Line geometries and the row position of each; drops empty rows and bad multi-parts."""
     geoms = roads.geometry.to_numpy()
@@ -254,7 +277,7 @@ def _node_index(
         else [np.zeros(0, dtype=np.int64)]
     )
     codes, uniques = pd.factorize(raw)
-    keys: list[Any] = [_plain(k) for k in uniques]
+    keys = _plain_keys(uniques)
     xy = np.full((len(keys), 2), np.nan)
     # a node's coordinate: the first vertex of a line leaving it (else the last of one arriving)
     xy[codes[len(ids_pos) :]] = end[ids_pos]
@@ -283,6 +306,18 @@ def _node_index(
     return ui, vi, keys, xy
 
 
+def _plain_keys(uniques: Any) -> list[Any]:
+    """Node keys as plain Python values (what :func:`_plain` gives each), for a whole array."""
+    values = np.asarray(uniques)
+    if values.dtype.kind in "iu":
+        return values.tolist()
+    if values.dtype.kind == "f" and bool(np.all(np.isfinite(values))):
+        whole = values == np.round(values)
+        if whole.all() and bool(np.all(np.abs(values) < 2.0**62)):
+            return values.astype(np.int64).tolist()
+    return [_plain(k) for k in values]
+
+
 def _plain(key: Any) -> Any:
     if isinstance(key, np.integer):
         return int(key)
@@ -300,6 +335,40 @@ def _has_ids(roads: gpd.GeoDataFrame) -> np.ndarray:
 Keep = Literal["all", "largest_scc"]
 
 
+class _NetworkxDict:
+    """One of networkx's storage dicts (``_node``, ``_adj``/``_succ``, ``_pred``) of a RoadGraph.
+
+    A data descriptor, as networkx's own are: reading it first fills the graph's dicts when
+    they are still pending (see :class:`RoadGraph`); setting it goes through networkx's own
+    descriptor (which resets its cached views).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.parent = next(
+            (k.__dict__[name] for k in owner.__mro__[1:] if name in k.__dict__), None
+        )
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        od = obj.__dict__
+        if "_pending" in od:
+            obj._materialize()
+        try:
+            return od[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if "_pending" in obj.__dict__:
+            obj._materialize()
+        if self.parent is not None and hasattr(self.parent, "__set__"):
+            self.parent.__set__(obj, value)
+        else:
+            obj.__dict__[self.name] = value
+
+
 class RoadGraph(nx.MultiDiGraph):
     """A road graph that carries its routing engine (CONTRACT §6).
 
@@ -309,24 +378,46 @@ class RoadGraph(nx.MultiDiGraph):
     returns it; adding or removing nodes or edges through networkx's methods drops it (a new
     one is then built from the graph on first use); after changing edge attributes, call
     ``engine_for(graph, refresh=True)``.
+
+    The networkx dicts of a graph from :func:`build_network` are filled from its arrays the
+    first time anything reads them (any networkx function or view, iteration, ``g[u]``, …):
+    routing through the engine never pays for millions of Python dicts it does not use. The
+    counts (``len(g)``, ``number_of_nodes()``, ``number_of_edges()``) are known without them.
     """
+
+    _node = _NetworkxDict()
+    _adj = _NetworkxDict()
+    _succ = _NetworkxDict()
+    _pred = _NetworkxDict()
 
     def __init__(
         self, incoming_graph_data: Any = None, multigraph_input: bool | None = None, **attr: Any
     ) -> None:
         self.engine: NetworkEngine | None = None
         super().__init__(incoming_graph_data, multigraph_input, **attr)
-        self.__dict__.pop("_handover", None)
 
-    # networkx's documented subclass hooks (called once each by its __init__): hand over the
-    # prebuilt node and adjacency dicts when there are some, else fresh empty dicts
-    def node_dict_factory(self) -> dict[Any, Any]:  # type: ignore[override]
-        pending = self.__dict__.get("_handover")
-        return pending.pop(0) if pending else {}
+    def _materialize(self) -> None:
+        """Fill networkx's dicts from the pending arrays (once; see the class notes)."""
+        pending = self.__dict__.pop("_pending", None)
+        if pending is None:
+            return
+        nodes, succ, pred = pending.dicts()
+        self._node = nodes
+        self._adj = succ
+        self._pred = pred
 
-    def adjlist_outer_dict_factory(self) -> dict[Any, Any]:  # type: ignore[override]
-        pending = self.__dict__.get("_handover")
-        return pending.pop(0) if pending else {}
+    def __len__(self) -> int:
+        pending = self.__dict__.get("_pending")
+        return pending.n_nodes if pending is not None else super().__len__()
+
+    def number_of_nodes(self) -> int:
+        return len(self)
+
+    def number_of_edges(self, u: Any = None, v: Any = None) -> int:
+        pending = self.__dict__.get("_pending")
+        if pending is not None and u is None and v is None:
+            return pending.n_edges
+        return super().number_of_edges(u, v)
 
     # every change of nodes or edges through networkx's API drops the engine (engine_for then
     # builds a new one from the graph); changed edge attributes need engine_for(refresh=True)
@@ -369,23 +460,6 @@ class RoadGraph(nx.MultiDiGraph):
     def clear_edges(self) -> None:
         self.engine = None
         super().clear_edges()
-
-    @classmethod
-    def from_dicts(
-        cls,
-        nodes: dict[Any, dict[str, Any]],
-        succ: dict[Any, dict[Any, dict[int, dict[str, Any]]]],
-        pred: dict[Any, dict[Any, dict[int, dict[str, Any]]]],
-        **attr: Any,
-    ) -> RoadGraph:
-        """A graph over prebuilt networkx dicts (nodes, successors, predecessors)."""
-        graph = cls.__new__(cls)
-        handover = [nodes, succ, pred]
-        graph.__dict__["_handover"] = handover
-        cls.__init__(graph, **attr)
-        if handover:
-            raise RuntimeError("networkx did not take the prebuilt adjacency (unknown version)")
-        return graph
 
 
 # -- stages of build_network ----------------------------------------------------------------
@@ -433,7 +507,7 @@ class _Lines:
 
 
 def _noded_lines(
-    roads: gpd.GeoDataFrame, ids: np.ndarray, snap_m: float, dropped: list[dict[str, Any]]
+    roads: gpd.GeoDataFrame, ids: _RowIds, snap_m: float, dropped: list[dict[str, Any]]
 ) -> tuple[_Lines, list[Any], np.ndarray]:
     """Lines with their end junctions; the node keys and coordinates. Drops zero-length loops."""
     has_ids = _has_ids(roads)
@@ -473,7 +547,7 @@ def _travel_times(
     lines: _Lines,
     class_field: str,
     speeds: dict[str, float],
-    ids: np.ndarray,
+    ids: _RowIds,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class of each line (``None`` when blank, warned) and its travel time in minutes."""
     text, blank = _normalised(roads[class_field].to_numpy(dtype=object)[lines.row])
@@ -583,13 +657,6 @@ def _twins(edges: _Directed, direction: np.ndarray) -> np.ndarray:
     return twin
 
 
-def _edge_geometries(lines: _Lines, edges: _Directed) -> np.ndarray:
-    geoms = lines.geoms[edges.pos]
-    back = ~edges.along
-    geoms[back] = shapely.reverse(geoms[back])
-    return geoms
-
-
 def _graph_dicts(
     keys: np.ndarray,
     node_xy: np.ndarray,
@@ -622,21 +689,21 @@ def _graph_dicts(
 
 
 def _edge_data(
-    roads: gpd.GeoDataFrame,
+    osmids: pd.Series | None,
     lines: _Lines,
     edges: _Directed,
     geoms: np.ndarray,
     classes: np.ndarray,
     travel: np.ndarray,
     direction: np.ndarray,
-    ids: np.ndarray,
+    ids: _RowIds,
 ) -> list[dict[str, Any]]:
     """One attribute dict per directed edge (see :func:`build_network`)."""
     p = edges.pos
     rows = lines.row[p]
     osmid = (
-        [_plain(o) for o in roads["osmid"].to_numpy(dtype=object)[rows]]
-        if "osmid" in roads.columns
+        [_plain(o) for o in osmids.to_numpy(dtype=object)[rows]]
+        if osmids is not None
         else [None] * len(p)
     )
     with no_gc():
@@ -666,7 +733,7 @@ def _edge_data(
 
 
 def _dropped_records(
-    roads: gpd.GeoDataFrame, dropped: list[dict[str, Any]], ids: np.ndarray, class_field: str
+    roads: gpd.GeoDataFrame, dropped: list[dict[str, Any]], ids: _RowIds, class_field: str
 ) -> list[dict[str, Any]]:
     records = []
     for item in dropped:
@@ -682,6 +749,40 @@ def _dropped_records(
             }
         )
     return records
+
+
+@dataclass
+class _Pending:
+    """What a :class:`RoadGraph`'s networkx dicts are made from, the first time they are read."""
+
+    keys: np.ndarray
+    node_xy: np.ndarray
+    nodes_kept: np.ndarray
+    edges: _Directed
+    lines: _Lines
+    classes: np.ndarray
+    travel: np.ndarray
+    direction: np.ndarray
+    ids: _RowIds
+    osmids: pd.Series | None
+    engine: NetworkEngine
+    n_nodes: int
+    n_edges: int
+
+    def dicts(self) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+        """networkx's node, successor and predecessor dicts (edge geometries: the engine's)."""
+        geoms = self.engine.edge_geom
+        data = _edge_data(
+            self.osmids,
+            self.lines,
+            self.edges,
+            geoms,
+            self.classes,
+            self.travel,
+            self.direction,
+            self.ids,
+        )
+        return _graph_dicts(self.keys, self.node_xy, self.nodes_kept, self.edges, data)
 
 
 def _report(graph: RoadGraph, n_edges: int, n_lines: int, verbose: bool) -> None:
@@ -761,7 +862,7 @@ def build_network(
         no road (with ``largest_scc``: no two junctions connected both ways).
     """
     speeds, crs = _check_inputs(roads, speeds_kmh, class_field, snap_m, keep)
-    ids = _row_ids(roads)
+    ids = _RowIds(roads)
     dropped: list[dict[str, Any]] = []
     lines, node_keys, node_xy = _noded_lines(roads, ids, snap_m, dropped)
     classes, travel = _travel_times(roads, lines, class_field, speeds, ids)
@@ -773,16 +874,12 @@ def build_network(
         nodes_kept, lost = _keep_all(edges, len(node_keys))
     keys = np.empty(len(node_keys), dtype=object)
     keys[:] = node_keys
-    geoms = _edge_geometries(lines, edges)
-    data = _edge_data(roads, lines, edges, geoms, classes, travel, direction, ids)
-    nodes, succ, pred = _graph_dicts(keys, node_xy, nodes_kept, edges, data)
-    del data
     records = _dropped_records(roads, dropped, ids, class_field)
-    _, _, sizes = _components(edges, len(node_keys))
-    graph = RoadGraph.from_dicts(
-        nodes,
-        succ,
-        pred,
+    comp, _, sizes = _components(edges, len(node_keys))
+    engine = _engine(
+        lines, ids, classes, keys, node_xy, nodes_kept, edges, travel, direction, crs, speeds, comp
+    )
+    graph = RoadGraph(
         crs=crs,
         speeds_kmh=speeds,
         class_field=class_field,
@@ -790,14 +887,24 @@ def build_network(
         components={"count": int(np.count_nonzero(sizes)), "largest": int(sizes.max())},
         dropped={**lost, "roads": len({r["source_id"] for r in records}), "records": records},
     )
-    _check_handover(graph, keys, edges)
-    graph.engine = _engine(
-        lines, ids, classes, keys, node_xy, nodes_kept, edges, travel, geoms, direction, crs, speeds
+    graph.engine = engine
+    # networkx's dicts are made from these arrays when first read (see RoadGraph)
+    graph._pending = _Pending(
+        keys=keys,
+        node_xy=node_xy,
+        nodes_kept=nodes_kept,
+        edges=edges,
+        lines=lines,
+        classes=classes,
+        travel=travel,
+        direction=direction,
+        ids=ids,
+        osmids=roads["osmid"] if "osmid" in roads.columns else None,
+        engine=engine,
+        n_nodes=engine.n,
+        n_edges=len(edges.pos),
     )
     _report(graph, len(edges.pos), len(roads), verbose)
-    # the millions of dicts were made with the collector paused: let it see them once now,
-    # rather than in passes during the first queries (the first query is as fast as the tenth)
-    gc.collect()
     return graph
 
 
@@ -814,33 +921,29 @@ def _keep_all(edges: _Directed, n_nodes: int) -> tuple[np.ndarray, dict[str, int
     return nodes_kept, {"nodes": 0, "edges": 0, "components": 0}
 
 
-def _check_handover(graph: RoadGraph, keys: np.ndarray, edges: _Directed) -> None:
-    """The prebuilt dicts landed where networkx reads them (successors are successors)."""
-    if not len(edges.pos):
-        return
-    u, v = keys[edges.tail[0]], keys[edges.head[0]]
-    if not graph.has_edge(u, v) or v not in set(graph.successors(u)):
-        raise RuntimeError("networkx took the prebuilt adjacency in another order")
-
-
 def _engine(
     lines: _Lines,
-    ids: np.ndarray,
+    ids: _RowIds,
     classes: np.ndarray,
     keys: np.ndarray,
     node_xy: np.ndarray,
     nodes_kept: np.ndarray,
     edges: _Directed,
     travel: np.ndarray,
-    geoms: np.ndarray,
     direction: np.ndarray,
     crs: pyproj.CRS,
     speeds: dict[str, float],
+    component: np.ndarray,
 ) -> NetworkEngine:
-    """The routing engine from the build's arrays (same node order as the graph)."""
+    """The routing engine from the build's arrays (same node and edge order as the graph).
+
+    The spatial index holds each road line once; the edges' own geometries (reversed where
+    an edge drives against the line) and their source ids are made on first use.
+    """
     kept = np.flatnonzero(nodes_kept)
     renumber = np.full(len(keys), -1, dtype=np.int64)
     renumber[kept] = np.arange(len(kept))
+    rows = lines.row[edges.pos]
     return NetworkEngine.from_arrays(
         nodes=keys[kept].tolist(),
         x=node_xy[kept, 0],
@@ -848,12 +951,14 @@ def _engine(
         tail=renumber[edges.tail],
         head=renumber[edges.head],
         time=travel[edges.pos],
-        geometry=geoms,
+        lines=lines.geoms,
+        along=edges.along,
         road=edges.pos,
         twin=_twins(edges, direction),
-        info={"source_id": ids[lines.row[edges.pos]], "highway": classes[edges.pos]},
+        info={"source_id": partial(operator.getitem, ids, rows), "highway": classes[edges.pos]},
         crs=crs,
         default_kmh=speeds["default"],
+        component=component[kept],
     )
 
 

@@ -18,8 +18,9 @@ own cost; so a pair where one polygon is strictly convex and the other has no ho
 clipped by compiled Sutherland–Hodgman (:mod:`fiveplans.analysis._clip`), which certifies its
 result exact and leaves every doubtful pair (vertices on the other's edges, a concave polygon
 whose intersection may fall apart, ...) to GEOS. The clipper also decides, exactly, the pairs
-whose polygons do not meet and those where one lies inside the other, so fast-path pairs need
-only the tree's bounding-box query (no ``intersects``/``covers`` predicates), and it gives
+whose polygons do not meet (neighbours that touch along copied edges or corners included)
+and those where one lies inside the other, so fast-path pairs need only the tree's
+bounding-box query (no ``intersects``/``covers`` predicates), and it gives
 each piece's area (bit for bit as GEOS) and centroid, so the conflict table needs no GEOS call
 for them. With ``snap_rounding=True`` every pair goes to GEOS.
 
@@ -67,6 +68,7 @@ __all__ = [
     "union_all",
     "union_parts",
     "union_polygons",
+    "vertices_covered",
 ]
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,14 @@ def _is_valid(geoms: object) -> np.ndarray:
 def _as_array(geoms: object) -> np.ndarray:
     """Geometries as a 1-d object array (a fresh array: inputs are never changed)."""
     return np.asarray(geoms, dtype=object).reshape(-1).copy()
+
+
+def unique_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    """The distinct values of *rows* (indices below *n*), sorted: ``np.unique`` by a mask,
+    linear time (for the index arrays of pairs)."""
+    seen = np.zeros(n, dtype=bool)
+    seen[rows] = True
+    return np.flatnonzero(seen)
 
 
 def round_to_grid(geoms: np.ndarray, grid_size: float) -> np.ndarray:
@@ -429,6 +439,7 @@ def intersect_pairs(
     snap_rounding: bool = False,
     threads: int = _THREADS,
     with_centroids: bool = False,
+    area_only: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Every non-empty polygonal intersection of a left and a right polygon.
 
@@ -448,6 +459,10 @@ def intersect_pairs(
         An ``STRtree`` of ``right``, when the caller reuses one.
     keep_pair
         ``keep_pair(i_left, i_right) -> bool mask``: pairs to consider (others skipped).
+    area_only
+        ``area_only(i_left, i_right) -> bool mask``: pairs whose piece is not wanted, only
+        its area (and centroid): their ``pieces`` entry is ``None`` (the compiled clipper
+        then builds no polygon for them).
     grid_size, snap_rounding
         See the module notes.
     threads
@@ -462,8 +477,9 @@ def intersect_pairs(
     tuple of numpy.ndarray
         ``(i_left, i_right, pieces, areas)``, sorted by ``(i_left, i_right)``; pieces are
         Polygon/MultiPolygon with positive area (a covered input polygon is returned as
-        is), ``areas`` their planar areas (as ``shapely.area`` gives them); with
-        ``with_centroids=True`` also ``centroids`` ``(n, 2)`` and ``inside``.
+        is; ``None`` for the ``area_only`` pairs), ``areas`` their planar areas (as
+        ``shapely.area`` gives them); with ``with_centroids=True`` also ``centroids``
+        ``(n, 2)`` and ``inside``.
     """
     left, right = _as_array(left), _as_array(right)
     if len(left) == 0 or len(right) == 0:
@@ -475,6 +491,7 @@ def intersect_pairs(
         right,
         tree=shapely.STRtree(right) if tree is None else tree,
         keep_pair=keep_pair,
+        area_only=area_only,
         grid_size=grid_size,
         snap_rounding=snap_rounding,
         threads=threads,
@@ -500,8 +517,10 @@ class _PairJob:
         grid_size: float,
         snap_rounding: bool,
         threads: int,
+        area_only: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.left, self.right, self.tree, self.keep_pair = left, right, tree, keep_pair
+        self.area_only = area_only
         self.grid_size, self.snap_rounding = grid_size, snap_rounding
         # Left polygons are prepared one chunk at a time and released after it: lasting
         # prepared polygons would hold their indexes (~1.7 kB each) in memory. A polygon
@@ -576,10 +595,11 @@ class _PairJob:
             area = np.full(n, np.nan)
             xy = np.full((n, 2), np.nan)
             inside = np.zeros(n, dtype=bool)
+            drop = None if self.area_only is None or n == 0 else self.area_only(il, ir)
             if self.fast:
-                rest = self.clipped(il, ir, out, area, xy, inside)
+                rest = self.clipped(il, ir, out, area, xy, inside, drop)
                 if len(rest) and self.per_chunk:
-                    mine = np.unique(il[rest])
+                    mine = unique_rows(il[rest], len(left))
                     mine = left[mine[~shapely.is_prepared(left[mine])]]
                     shapely.prepare(mine)
                 if len(rest):
@@ -593,6 +613,8 @@ class _PairJob:
         todo = np.flatnonzero(np.isnan(area) & np.not_equal(out, None))
         if len(todo):
             area[todo] = shapely.area(out[todo])
+        if drop is not None:
+            out[drop] = None
         found = np.flatnonzero(area > 0)  # NaN (no piece) compares False
         order = np.lexsort((ir[found], il[found]))
         found = found[order]
@@ -602,6 +624,7 @@ class _PairJob:
         """The GEOS path for pairs ``rest`` (which intersect) into ``out``."""
         a, b = self.left[il[rest]], self.right[ir[rest]]
         a_covers = shapely.covers(a, b)
+        a_covers[a_covers] = vertices_covered(b[a_covers], a[a_covers])
         out[rest[a_covers]] = b[a_covers]
         keep = np.flatnonzero(~a_covers)
         rest, a, b = rest[keep], a[keep], b[keep]
@@ -609,6 +632,7 @@ class _PairJob:
         # argument, and right-hand polygons are shared by all threads — GEOS builds a prepared
         # polygon's indexes lazily, so two threads querying one prepared polygon can crash.
         b_covers = shapely.covered_by(a, b)
+        b_covers[b_covers] = vertices_covered(a[b_covers], b[b_covers])
         out[rest[b_covers]] = a[b_covers]
         keep = np.flatnonzero(~b_covers)
         rest, a, b = rest[keep], a[keep], b[keep]
@@ -630,8 +654,10 @@ class _PairJob:
         area: np.ndarray,
         xy: np.ndarray,
         inside: np.ndarray,
+        drop: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Clip the pairs the fast path takes into the outputs; the rows left to GEOS."""
+        """Clip the pairs the fast path takes into the outputs; the rows left to GEOS (no
+        polygon is built for the pairs ``drop``)."""
         r, rings_l = self.rings_r.result(), self.rings_l
         subject_l = rings_l.start[il + 1] > rings_l.start[il]
         subject_r = r.start[ir + 1] > r.start[ir]
@@ -645,7 +671,8 @@ class _PairJob:
         ):
             if len(sel) == 0:
                 continue
-            res = _clip.clip_rows(subject, i_s[sel], clip, i_c[sel])
+            build = None if drop is None else ~drop[sel]
+            res = _clip.clip_rows(subject, i_s[sel], clip, i_c[sel], build=build)
             to_geos[sel[res.status == _clip.NOT_DONE]] = True
             made = np.flatnonzero(res.status == _clip.PIECE)
             out[sel[made]] = res.pieces[made]
@@ -971,14 +998,20 @@ def lonlat_scale(
 
 def _decide_convex(
     geoms: np.ndarray, others: np.ndarray, ig: np.ndarray, io: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs the exact convex clipper decides: ``(decided, overlap, covered)`` masks.
 
     ``overlap``: the two share area; ``covered``: ``geoms[ig]`` lies inside ``others[io]``.
     A pair the clipper does not take is left undecided (``decided`` False).
     """
     _clip.warm_up(once=True)
-    rg, ro = _clip.rings(geoms), _clip.rings(others)
+    return _decide_rings(_clip.rings(geoms), _clip.rings(others), ig, io)
+
+
+def _decide_rings(
+    rg: _clip.Rings, ro: _clip.Rings, ig: np.ndarray, io: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_decide_convex` on the polygons' :func:`~fiveplans.analysis._clip.rings`."""
     n = len(ig)
     decided = np.zeros(n, dtype=bool)
     overlap = np.zeros(n, dtype=bool)
@@ -993,12 +1026,35 @@ def _decide_convex(
     ):
         if len(sel) == 0:
             continue
-        status = _clip.clip_rows(subject, i_s[sel], clip, i_c[sel]).status
+        status = _clip.clip_rows(
+            subject, i_s[sel], clip, i_c[sel], build=np.zeros(len(sel), bool)
+        ).status
         done = status != _clip.NOT_DONE
         decided[sel[done]] = True
         overlap[sel] = done & (status != _clip.EMPTY)
         covered[sel] = status == geom_in
     return decided, overlap, covered
+
+
+def vertices_covered(covered: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Per pair, whether every vertex of ``covered[i]`` lies in ``cover[i]`` (boundary counts).
+
+    A check on GEOS's ``covers``/``covered_by``/``relate`` where they answer "inside": at
+    vertices a float ulp apart these predicates can call a polygon covered that only touches
+    the other at one point (a triangle beside the tip of a spike, the real overlap ~1e-20 m²)
+    — taking the covered polygon whole as the piece would then report its full area. A
+    point-in-polygon test per vertex is exact (robust orientation); a polygon that has a
+    vertex outside is not covered, so such pairs go to the overlay instead.
+    """
+    covered, cover = _as_array(covered), _as_array(cover)
+    ok = np.ones(len(covered), dtype=bool)
+    if len(covered) == 0:
+        return ok
+    xy, row = shapely.get_coordinates(covered, return_index=True)
+    inside = shapely.intersects_xy(cover[row], xy[:, 0], xy[:, 1])
+    bad = np.unique(row[~inside])
+    ok[bad] = False
+    return ok
 
 
 def overlapping_pairs(
@@ -1057,6 +1113,8 @@ def overlapping_pairs(
         cells = matrix.view("U1").reshape(-1, 9)
         keep[todo] = cells[:, 0] != "F"  # interior ∩ interior
         inside[todo] = keep[todo] & (cells[:, 2] == "F") & (cells[:, 5] == "F")
+        said = todo[inside[todo]]
+        inside[said] = vertices_covered(geoms[ig[said]], others[io[said]])
     covered[ig[inside]] = True
     return ig[keep], io[keep], covered
 
@@ -1088,21 +1146,53 @@ class Split(NamedTuple):
 
 
 def non_overlapping(geoms: np.ndarray, *, threads: int = _THREADS) -> np.ndarray:
-    """Per polygon: False where GEOS's coverage validation flags an edge of it.
+    """Per polygon: False where it may share area with another of ``geoms``.
 
-    The validation (exact: no gap tolerance) flags the edges of a polygon that lie in or
-    cross another's interior or do not match its neighbours' edges exactly, so of two
-    polygons that share area at least one is flagged (the inner one of two nested polygons,
-    both of two crossing or equal ones): polygons none of which is flagged share no area —
-    the certificate :func:`split_outside` takes for the polygons one geometry meets.
-    Polygons of a coverage that is not noded (a vertex of one on an edge of its neighbour)
+    Polygons none of which is flagged (False) share no area — the certificate
+    :func:`split_outside` takes for the polygons one geometry meets. Every pair whose
+    bounding boxes meet is decided exactly by the compiled convex clipper where it takes the
+    pair (one polygon strictly convex, the other without holes): no area in common — apart,
+    or neighbours that touch along an edge or at a corner whose shared vertices are copies of
+    each other — or overlapping (then one of the two is flagged: the one that overlaps more
+    polygons, e.g. a square drawn over a coverage's cells). The polygons of the pairs left
+    undecided go to GEOS's coverage validation (exact: no gap tolerance), which flags the
+    edges of a polygon that lie in or cross another's interior or do not match its
+    neighbours' edges exactly, so of two polygons that share area at least one is flagged;
+    polygons of a coverage that is not noded (a vertex of one on an edge of its neighbour)
     are flagged too, conservatively. Many polygons are validated in bands of x (each band
     with every polygon whose box reaches into it, so two polygons that share area are
     validated together in at least one band) on *threads* threads.
     """
     arr = _as_array(geoms)
-    if len(arr) == 0:
+    n = len(arr)
+    if n == 0:
         return np.zeros(0, dtype=bool)
+    flagged = np.zeros(n, dtype=bool)
+    i, j = shapely.STRtree(arr).query(arr)
+    keep = i < j
+    i, j = i[keep], j[keep]
+    del keep
+    if len(i) == 0:
+        return ~flagged
+    _clip.warm_up(once=True)
+    r = _clip.rings(arr)
+    decided, overlap, _covered = _decide_rings(r, r, i, j)
+    # of two overlapping polygons one is flagged: the one overlapping more polygons (a
+    # parcel drawn over a coverage rather than the coverage's cells), ties the later one
+    oi, oj = i[overlap], j[overlap]
+    degree = np.bincount(np.concatenate([oi, oj]), minlength=n)
+    flagged[np.where(degree[oj] >= degree[oi], oj, oi)] = True
+    del oi, oj, degree
+    rows = unique_rows(np.concatenate([i[~decided], j[~decided]]), n)
+    del i, j, decided, overlap, _covered, r
+    if len(rows):
+        flagged[rows] |= ~_coverage_clean(arr[rows], threads)
+    return ~flagged
+
+
+def _coverage_clean(arr: np.ndarray, threads: int) -> np.ndarray:
+    """GEOS's coverage validation: False where an edge of the polygon is flagged (every
+    polygon flagged when GEOS cannot validate)."""
     validate = getattr(shapely, "coverage_invalid_edges", None)  # shapely >= 2.1, GEOS >= 3.12
     try:
         if validate is None:
@@ -1130,10 +1220,11 @@ def split_outside(
     others: np.ndarray,
     *,
     removed: np.ndarray,
-    rank: np.ndarray | None = None,
+    rank: np.ndarray | Callable[[], np.ndarray] | None = None,
     grid_size: float = 1e-4,
     snap_rounding: bool = False,
     threads: int = _THREADS,
+    pairs: tuple[np.ndarray, ...] | None = None,
 ) -> Split:
     """Each geometry minus the ``removed`` others, split by the other others it meets.
 
@@ -1155,9 +1246,14 @@ def split_outside(
     removed
         Boolean mask over ``others``: the polygons subtracted (no pieces are made with them).
     rank
-        A canonical order of ``others`` (see :func:`subtract_each`).
+        A canonical order of ``others`` (see :func:`subtract_each`), or a function giving it
+        (called only when a subtraction needs it).
     grid_size, snap_rounding, threads
         See :func:`intersect_pairs`.
+    pairs
+        ``intersect_pairs(geoms, others, with_centroids=True, ...)`` when the caller has it
+        (the pieces of removed others may be ``None``: only their areas are used); default:
+        computed here.
 
     Returns
     -------
@@ -1166,10 +1262,13 @@ def split_outside(
     """
     geoms, others = _as_array(geoms), _as_array(others)
     removed = np.asarray(removed, dtype=bool).reshape(-1)
-    rank = np.arange(len(others)) if rank is None else np.asarray(rank)
+    if rank is None:
+        rank = np.arange(len(others))
+    elif not callable(rank):
+        rank = np.asarray(rank)
     opts = {"grid_size": grid_size, "snap_rounding": snap_rounding, "threads": threads}
     if removed.all():  # nothing to split by: what is left outside the others
-        left = subtract_each(geoms, others, rank=rank, **opts)
+        left = subtract_each(geoms, others, rank=rank() if callable(rank) else rank, **opts)
         i_r = np.flatnonzero(np.not_equal(left, None))
         e = np.empty(0, dtype=np.intp)
         return Split(
@@ -1182,12 +1281,17 @@ def split_outside(
             i_r,
             left[i_r],
         )
-    ig, io, pieces, areas, xy, inside = intersect_pairs(geoms, others, with_centroids=True, **opts)
+    if pairs is None:
+        pairs = intersect_pairs(
+            geoms, others, with_centroids=True, area_only=lambda _i, j: removed[j], **opts
+        )
+    ig, io, pieces, areas, xy, inside = pairs
+    del pairs
     fast = np.ones(len(geoms), dtype=bool)
     if snap_rounding:
         fast[:] = False
     elif len(io):
-        partners = np.unique(io)
+        partners = unique_rows(io, len(others))
         clean = np.zeros(len(others), dtype=bool)
         clean[partners] = non_overlapping(others[partners], threads=threads)
         fast[ig[~clean[io]]] = False
@@ -1199,6 +1303,8 @@ def split_outside(
     own = shapely.area(geoms)
     met = np.bincount(ig[fast[ig]], weights=areas[fast[ig]], minlength=len(geoms))
     open_ = np.flatnonzero(fast & (own - met > 1e-9 * own))
+    if (len(open_) or not fast.all()) and callable(rank):
+        rank = np.asarray(rank())  # only now: most coverages never need it
     if len(open_):
         left = subtract_each(geoms[open_], others, rank=rank, **opts)
         has = np.not_equal(left, None)

@@ -368,6 +368,7 @@ def write_outputs(
     (:func:`fiveplans.maps.tables.planner_tables`) and the same summary content, so every figure
     agrees; ``summary.json`` comes last so that it records every warning the writing raised too.
     """
+    from fiveplans.maps.report import start_report
     from fiveplans.maps.tables import planner_tables, write_tables_xlsx
 
     with diagnostics.capture("write"):
@@ -378,9 +379,19 @@ def write_outputs(
     content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
     with diagnostics.capture("write"):
         tables = planner_tables(pilot, analysis, content)
-        write_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
+    # the report before tables.xlsx: Chromium prints report.pdf (in its own processes) while
+    # this process writes the workbook; the workbook raises no warnings of its own, so the
+    # warnings are recorded in the same order as when one followed the other
     with diagnostics.capture("report"):
-        write_report(pilot, analysis, folder, content=content, tables=tables)
+        report = start_report(pilot, analysis, content, folder, tables=tables)
+    try:
+        with diagnostics.capture("write"):
+            write_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
+    except BaseException:
+        report.cancel()
+        raise
+    with diagnostics.capture("report"):
+        report.finish()
     write_summary(
         pilot, analysis, folder / "summary.json", diagnostics=diagnostics, run=run, content=content
     )

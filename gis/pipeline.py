@@ -481,7 +481,8 @@ def _previous_ledger(path: Path) -> pd.DataFrame:
             f"ledger {path}: cannot be read as an .xlsx workbook ({exc}). Fix: give the "
             "tables.xlsx of an earlier run or a ledger written by fiveplans."
         ) from None
-    return read_ledger(path, sheet=LEDGER_SHEET if LEDGER_SHEET in names else None)
+    sheet = LEDGER_SHEET if LEDGER_SHEET in names else None
+    return read_ledger(path, sheet=sheet, decisions_only=True)
 
 
 def _listing(ids: list[str], n: int = 10) -> str:

@@ -442,19 +442,30 @@ def _decisions(ledger: Any) -> tuple[dict[str, str], dict[str, str]]:
     by_patch: dict[str, str] = {}
     by_pair: dict[str, str] = {}
     pairs_col = getattr(ledger_mod, "PAIRS", None)
-    for _, row in ledger.iterrows():
-        decision = row[adjustment]
-        if _blank(decision):
-            continue
-        decision = str(decision).strip()
-        patch_id = row.get(getattr(ledger_mod, "ID", ""), None)
-        pair_id = row.get(getattr(ledger_mod, "PAIR_ID", ""), None)
-        if not _blank(patch_id):
-            by_patch[str(patch_id)] = decision
-        if not _blank(pair_id):
-            by_pair[str(pair_id)] = decision
-        if pairs_col and not _blank(row.get(pairs_col)):
-            for pid in str(row[pairs_col]).replace(";", ",").split(","):
+    # only the decided rows are read; they are walked as DataFrame.iterrows would give them
+    # (the same values, the frame's common dtype), without building a Series per row
+    decided = ledger.loc[[not _blank(v) for v in ledger[adjustment]]]
+    if not len(decided):
+        return by_patch, by_pair
+    columns = {c: i for i, c in reversed(list(enumerate(decided.columns)))}
+    at = {
+        key: columns.get(name) if name else None
+        for key, name in (
+            ("decision", adjustment),
+            ("patch", getattr(ledger_mod, "ID", "")),
+            ("pair", getattr(ledger_mod, "PAIR_ID", "")),
+            ("pairs", pairs_col),
+        )
+    }
+    for values in decided.to_numpy():
+        row = {key: None if i is None else values[i] for key, i in at.items()}
+        decision = str(row["decision"]).strip()
+        if not _blank(row["patch"]):
+            by_patch[str(row["patch"])] = decision
+        if not _blank(row["pair"]):
+            by_pair[str(row["pair"])] = decision
+        if pairs_col and not _blank(row["pairs"]):
+            for pid in str(row["pairs"]).replace(";", ",").split(","):
                 if pid.strip():
                     by_pair[pid.strip()] = decision
     return by_patch, by_pair

@@ -13,7 +13,8 @@ The PDF is printed by headless Chromium (DevTools ``Page.printToPDF`` through
 :class:`fiveplans.maps.browser.Chromium`, network off, fresh profile), which embeds the fonts it
 draws with (Noto Sans CJK through fontconfig) and lays CSS out as the HTML shows it (``@page``
 A4, wide tables on landscape pages). The browser starts before the figures are drawn, so its
-start-up overlaps them. Chromium was
+start-up overlaps them, and :func:`start_report` lets a caller write other files while it
+prints (``fiveplans run`` writes ``tables.xlsx`` meanwhile). Chromium was
 chosen over WeasyPrint because the project already relies on it (static map and ``map.html``
 tests, ``scripts/install-system-deps.sh chromium``) and it needs no extra Python or Pango stack.
 Without a browser the PDF is skipped with a :class:`~fiveplans.errors.StageSkipped` warning and
@@ -29,6 +30,7 @@ import logging
 import math
 import os
 import shutil
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,12 +44,14 @@ from fiveplans.maps.tables import ACRES_PER_HA, Table, planner_tables
 __all__ = [
     "BROWSER_ENV",
     "Figure",
+    "PendingReport",
     "ReportEngineMissing",
     "find_browser",
     "format_value",
     "print_pdf",
     "render_html",
     "report_figures",
+    "start_report",
     "write_report",
 ]
 
@@ -745,6 +749,99 @@ def write_report(
         :class:`~fiveplans.errors.StageSkipped` warning; or the browser failed, a
         :class:`~fiveplans.errors.FiveplansWarning`).
     """
+    pending = start_report(
+        pilot, analysis, summary, outdir, tables=tables, figures=figures, pdf=pdf
+    )
+    return pending.finish(stacklevel=3)
+
+
+class PendingReport:
+    """A report whose ``report.html`` is written and whose ``report.pdf`` Chromium is still
+    printing (:func:`start_report`); :meth:`finish` waits for it.
+
+    The printing is Chromium's work in its own processes; a thread here only waits on its
+    DevTools pipe (no Python work, no warnings), so the caller can write other outputs on the
+    other core meanwhile. Every warning is raised by :meth:`finish`, in the caller's thread.
+    """
+
+    def __init__(self, html: Path, pdf: Path | None, browser: Any = None) -> None:
+        self.html = html
+        self.pdf = pdf
+        self._browser = browser
+        self._error: BaseException | None = None
+        self._close_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if browser is not None and pdf is not None:
+            self._thread = threading.Thread(
+                target=self._print, name="fiveplans-report-pdf", daemon=True
+            )
+            self._thread.start()
+
+    def _print(self) -> None:
+        try:
+            _print_with(self._browser, self.html, self.pdf)  # type: ignore[arg-type]
+        except BaseException as exc:  # re-raised (or warned about) by finish()
+            self._error = exc
+        finally:  # Chromium's shutdown (~0.5 s) is waited for here too, not by the caller
+            try:
+                self._browser.close()
+            except BaseException as exc:  # raised by finish(), as write_report's close was
+                self._close_error = exc
+
+    def _wait(self) -> None:
+        try:
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+        finally:
+            if self._browser is not None:
+                self._browser.close()
+                self._browser = None
+
+    def cancel(self) -> None:
+        """Wait for the printer and close the browser, ignoring its outcome (on an error
+        elsewhere: nothing is left running)."""
+        self._wait()
+
+    def finish(self, *, stacklevel: int = 2) -> tuple[Path, Path | None]:
+        """``report.html`` and ``report.pdf`` (``None``, with a warning, when Chromium failed),
+        once the PDF is printed."""
+        self._wait()
+        if self._close_error is not None:
+            exc, self._close_error = self._close_error, None
+            raise exc
+        exc, self._error = self._error, None
+        if exc is None:
+            return self.html, self.pdf
+        if isinstance(exc, RuntimeError | OSError):  # BrowserError is a RuntimeError
+            warnings.warn(
+                f"report.pdf 未生成 not written: {exc}. 解决 Fix: open report.html and print it, "
+                "or check that Chromium starts (`chromium --headless --version`).",
+                FiveplansWarning,
+                stacklevel=stacklevel,
+            )
+            self.pdf = None
+            return self.html, None
+        raise exc
+
+
+def start_report(
+    pilot: Any,
+    analysis: Any,
+    summary: Mapping[str, Any],
+    outdir: str | os.PathLike[str],
+    *,
+    tables: Sequence[Table] | None = None,
+    figures: Sequence[Figure] | None = None,
+    pdf: bool = True,
+) -> PendingReport:
+    """:func:`write_report`, returning as soon as ``report.html`` is written: Chromium prints
+    ``report.pdf`` in the background until :meth:`PendingReport.finish` (or
+    :meth:`PendingReport.cancel`), which the caller must call.
+
+    Parameters and warnings as :func:`write_report` (a missing browser is reported here, a
+    failed print by :meth:`PendingReport.finish`).
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     # Chromium boots (~2 s) while the figures are drawn: the browser runs on the other core
@@ -754,9 +851,7 @@ def write_report(
         html_path = out / "report.html"
         with atomic_path(html_path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        if not pdf:
-            return html_path, None
-        if browser is None:
+        if pdf and browser is None:
             warnings.warn(
                 StageSkipped(
                     "report_pdf",
@@ -765,24 +860,14 @@ def write_report(
                     "install Chromium (scripts/install-system-deps.sh chromium) or set "
                     f"{BROWSER_ENV}",
                 ),
-                stacklevel=2,
+                stacklevel=3,
             )
-            return html_path, None
-        pdf_path = out / "report.pdf"
-        try:
-            _print_with(browser, html_path, pdf_path)
-        except (RuntimeError, OSError) as exc:  # BrowserError is a RuntimeError
-            warnings.warn(
-                f"report.pdf 未生成 not written: {exc}. 解决 Fix: open report.html and print it, "
-                "or check that Chromium starts (`chromium --headless --version`).",
-                FiveplansWarning,
-                stacklevel=2,
-            )
-            return html_path, None
-        return html_path, pdf_path
-    finally:
+        pending = PendingReport(html_path, out / "report.pdf" if browser else None, browser)
+    except BaseException:
         if browser is not None:
             browser.close()
+        raise
+    return pending
 
 
 def _start_browser() -> Any:

@@ -24,10 +24,15 @@ from typing import Any
 
 import geopandas as gpd
 import matplotlib
+import numpy as np
 import pandas as pd
+import shapely
 from matplotlib import font_manager
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.path import Path as MplPath
 from matplotlib_scalebar.scalebar import ScaleBar
 
 from fiveplans.errors import DataError, FiveplansWarning
@@ -159,6 +164,110 @@ def _finish(ax: Any, font: font_manager.FontProperties, handles: list[Any], exte
         legend.get_title().set_fontsize(10)
 
 
+# ------------------------------------------------------------------------------------ polygons
+# A county plan is ~10⁵ small polygons. geopandas' ``GeoDataFrame.plot`` builds one matplotlib
+# ``PathPatch`` per row (an Artist each: properties, colour parsing, transforms) before it puts
+# them into one collection; that object churn, not the drawing, was most of a report's time.
+# :func:`_fill` builds the very same paths — one compound path per row, every ring of the row's
+# normalised geometry with MOVETO … CLOSEPOLY codes, exterior then holes, as geopandas'
+# ``_PolygonPatch`` makes them — straight from the coordinate array (shapely.to_ragged_array)
+# and draws them as one PathCollection with the same style, so the figure (raster or vector)
+# is the same, path for path, in the same drawing order.
+
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def _axis_labels(ax: Any, crs: Any) -> None:
+    """The axis labels geopandas' ``plot`` sets from the CRS (hidden with the axes; kept so
+    the figure's artists are those of a geopandas plot)."""
+    if crs:
+        info = crs.axis_info
+        x_label = f"{info[0].name} [{info[0].unit_name}]"
+        y_label = f"{info[1].name} [{info[1].unit_name}]"
+        if info[0].direction == "north":
+            x_label, y_label = y_label, x_label
+    else:
+        x_label, y_label = "x", "y"
+    if ax.get_xlabel() == "":
+        ax.set_xlabel(x_label, fontsize="small")
+    if ax.get_ylabel() == "":
+        ax.set_ylabel(y_label, fontsize="small")
+
+
+def polygon_paths(geoms: Any) -> list[MplPath]:
+    """One matplotlib compound path per (Multi)Polygon, as geopandas draws it.
+
+    Each geometry is normalised (exterior rings clockwise, holes counter-clockwise: the winding
+    matplotlib fills holes by), and its rings — exterior then holes, part by part — become
+    MOVETO, LINETO …, CLOSEPOLY runs of one path. Built from the coordinate array in a few
+    vectorised steps instead of one shapely/matplotlib object per ring.
+
+    Parameters
+    ----------
+    geoms
+        Polygons and MultiPolygons (no missing or empty geometry).
+
+    Returns
+    -------
+    list of matplotlib.path.Path
+        In the order of ``geoms``.
+    """
+    arr = shapely.normalize(np.asarray(geoms, dtype=object))
+    if not len(arr):
+        return []
+    kind, coords, offsets = shapely.to_ragged_array(arr, include_z=False)
+    rings = offsets[0]
+    if kind == shapely.GeometryType.MULTIPOLYGON:
+        bounds = rings[offsets[1][offsets[2]]]
+    else:
+        bounds = rings[offsets[1]]
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    codes[rings[1:] - 1] = MplPath.CLOSEPOLY
+    codes[rings[:-1]] = MplPath.MOVETO
+    return [
+        MplPath(coords[a:b], codes[a:b])
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+    ]
+
+
+def _colours(values: Any) -> Any:
+    """Per-row colours as an RGBA array, each distinct colour parsed once (one colour as is)."""
+    if values is None or isinstance(values, str | tuple):
+        return values
+    index: dict[Any, int] = {}
+    rows = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp)
+    return to_rgba_array(list(index))[rows]
+
+
+def _fill(
+    ax: Any,
+    frame: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    facecolor: Any,
+    **style: Any,
+) -> None:
+    """Draw polygons like ``frame.plot(ax=ax, facecolor=..., **style)``, as one collection.
+
+    ``facecolor`` is one colour or one per row. Anything but Polygons and MultiPolygons
+    (e.g. a GeometryCollection) is left to geopandas.
+    """
+    geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+    values = np.asarray(geoms.array, dtype=object)
+    plain = np.isin(shapely.get_type_id(values), (3, 6)) & ~shapely.is_empty(values)
+    geographic = geoms.crs is not None and geoms.crs.is_geographic
+    if not plain.all() or geographic:  # collections, empties, degrees: geopandas' own rules
+        key = "facecolor" if facecolor is None or isinstance(facecolor, str) else "color"
+        geoms.plot(ax=ax, **{key: facecolor}, **style)
+        return
+    _axis_labels(ax, geoms.crs)
+    if not len(values):
+        return
+    ax.set_aspect("equal")
+    collection = PathCollection(polygon_paths(values), facecolor=_colours(facecolor), **style)
+    ax.add_collection(collection, autolim=True)
+    ax.autoscale_view()
+
+
 def _draw_plan(ax: Any, frame: gpd.GeoDataFrame | None) -> list[Any]:
     if frame is None:
         return []
@@ -167,8 +276,12 @@ def _draw_plan(ax: Any, frame: gpd.GeoDataFrame | None) -> list[Any]:
         return []
     legend = frame["legend"] if "legend" in frame.columns else pd.Series("other", index=frame.index)
     use = frame["use"] if "use" in frame.columns else pd.Series(None, index=frame.index)
-    colours = [palette.feature_colour(lg, u) for lg, u in zip(legend, use, strict=True)]
-    frame.plot(ax=ax, color=colours, edgecolor="#8c8c8c", linewidth=0.15, zorder=1)
+    known: dict[tuple[Any, Any], str] = {}  # a plan has a handful of classes: each looked up once
+    colours = [
+        known[key] if key in known else known.setdefault(key, palette.feature_colour(*key))
+        for key in zip(legend.tolist(), use.tolist(), strict=True)
+    ]
+    _fill(ax, frame, facecolor=colours, edgecolor="#8c8c8c", linewidth=0.15, zorder=1)
     seen = dict.fromkeys(zip(legend, use.where(legend == "construction"), strict=True))
     return [
         Patch(
@@ -247,8 +360,9 @@ def conflict_figure(
             if not sel.any():
                 continue
             for flag, group in drawn.loc[sel].groupby(decided.loc[sel]):
-                group.plot(
-                    ax=ax,
+                _fill(
+                    ax,
+                    group,
                     facecolor=colour,
                     edgecolor=colour,
                     alpha=0.45 if flag else 0.75,
@@ -300,8 +414,14 @@ def zones_figure(
     for zone, colour in palette.ZONE_COLOURS.items():
         sel = frame["zone"] == zone
         if sel.any():
-            frame.loc[sel].plot(
-                ax=ax, facecolor=colour, edgecolor="white", linewidth=0.3, alpha=0.8, zorder=2
+            _fill(
+                ax,
+                frame.loc[sel],
+                facecolor=colour,
+                edgecolor="white",
+                linewidth=0.3,
+                alpha=0.8,
+                zorder=2,
             )
             handles.append(Patch(facecolor=colour, label=palette.ZONE_LABELS[zone]))
     boundary = _boundary(ax, layers, crs)
@@ -344,7 +464,7 @@ def catchments_figure(
     # drawn only when there are no catchments
     frame = catchments if catchments is not None else areas
     for c, group in frame.groupby(frame["cluster"].astype(str)):
-        group.plot(ax=ax, facecolor=colour[c], edgecolor="none", alpha=0.45, zorder=2)
+        _fill(ax, group, facecolor=colour[c], edgecolor="none", alpha=0.45, zorder=2)
     for c in clusters:
         handles.append(Patch(facecolor=colour[c], alpha=0.5, label=f"集群 Cluster {c}"))
     suppliers = _in_crs(getattr(logistics, "supplier_assignment", None), crs, "suppliers")

@@ -1795,54 +1795,86 @@ def _write_table(
 
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# xml:space="preserve" only where leading or trailing white space needs it (xlsxwriter's rule)
+_PRESERVE = ' xml:space="preserve"'
+
+
+def _is_empty_cell(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA
+
+
+def _is_number_cell(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def _kind(v: Any) -> int:
+    """0 empty, 1 number, 2 text (booleans are text: 是/否)."""
+    return 0 if _is_empty_cell(v) else 1 if _is_number_cell(v) else 2
+
+
+_KIND_OF_TYPE: dict[type, int] = {str: 2, bool: 2, int: 1, type(None): 0}
+
+
+def _kinds(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column's values (object array) and the kind of each (:func:`_kind`), by dtype where
+    the dtype decides it (floats, integers, strings), else value by value."""
+    dtype = values.dtype
+    if pd.api.types.is_float_dtype(dtype) and isinstance(dtype, np.dtype) and dtype == np.float64:
+        arr = values.to_numpy()
+        obj = arr.astype(object)
+        return obj, np.where(np.isfinite(arr), 1, 0).astype(np.int8)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return values.to_numpy(dtype=object), np.ones(len(values), dtype=np.int8)
+    obj = values.to_numpy(dtype=object)
+    if isinstance(dtype, pd.StringDtype):  # text, or a missing marker (NaN or pd.NA)
+        return obj, np.where(values.isna().to_numpy(), 0, 2).astype(np.int8)
+    kinds = np.fromiter(
+        (_KIND_OF_TYPE.get(type(v), -1) for v in obj), dtype=np.int8, count=len(obj)
+    )
+    other = np.flatnonzero(kinds == -1)
+    if len(other):
+        kinds[other] = [_kind(v) for v in obj[other]]
+    return obj, kinds
 
 
 def _column_cells(values: pd.Series, refs: np.ndarray, style: str) -> np.ndarray:
     """The ``<c>`` elements of one column (``""`` where empty), vectorised: numbers as numbers
-    (shortest round-trip text), everything else as inline text (XML-escaped), booleans as 是/否."""
-    obj = values.to_numpy(dtype=object)
+    (shortest round-trip text), everything else as inline text (XML-escaped), booleans as 是/否;
+    ``xml:space="preserve"`` where leading or trailing white space needs it."""
+    obj, kinds = _kinds(values)
     out = np.full(len(obj), "", dtype=object)
-    kinds = np.array(
-        [
-            0
-            if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA
-            else 1
-            if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-            else 2
-            for v in obj
-        ],
-        dtype=np.int8,
-    )
     num = np.flatnonzero(kinds == 1)
     if len(num):
-        text = np.array(
-            [repr(int(v)) if isinstance(v, int | np.integer) else repr(float(v)) for v in obj[num]],
-            dtype=object,
-        )
-        out[num] = '<c r="' + refs[num] + '"' + style + "><v>" + text + "</v></c>"
+        text = [
+            repr(v) if type(v) is float or type(v) is int else _number_text(v)
+            for v in obj[num].tolist()
+        ]
+        out[num] = [
+            f'<c r="{r}"{style}><v>{t}</v></c>'
+            for r, t in zip(refs[num].tolist(), text, strict=True)
+        ]
     txt = np.flatnonzero(kinds == 2)
     if len(txt):
-        raw = pd.Series(
-            ["是" if v is True else "否" if v is False else str(v) for v in obj[txt]], dtype=object
-        )
-        joined = "\x1f".join(raw.tolist())  # one pass in C decides which fixes are needed
+        raw = ["是" if v is True else "否" if v is False else str(v) for v in obj[txt].tolist()]
+        joined = "\x1f".join(raw)  # one pass in C decides which fixes are needed
         if _XML_ILLEGAL.search(joined.replace("\x1f", "")):
-            raw = raw.str.replace(_XML_ILLEGAL, "", regex=True)
+            raw = [_XML_ILLEGAL.sub("", t) for t in raw]
         if len(joined) > 32_767:
-            raw = raw.str.slice(0, 32_767)
+            raw = [t[:32_767] for t in raw]
+        edge = [t[:1].isspace() or t[-1:].isspace() for t in raw]  # as r"^\s|\s$" finds
         for ch, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             if ch in joined:
-                raw = raw.str.replace(ch, esc, regex=False)
-        out[txt] = (
-            '<c r="'
-            + refs[txt]
-            + '"'
-            + style
-            + ' t="inlineStr"><is><t xml:space="preserve">'
-            + raw.to_numpy(dtype=object)
-            + "</t></is></c>"
-        )
+                raw = [t.replace(ch, esc) for t in raw]
+        opening = (f'{style} t="inlineStr"><is><t>', f'{style} t="inlineStr"><is><t{_PRESERVE}>')
+        out[txt] = [
+            f'<c r="{r}"{opening[e]}{t}</t></is></c>'
+            for r, t, e in zip(refs[txt].tolist(), raw, edge, strict=True)
+        ]
     return out
+
+
+def _number_text(v: Any) -> str:
+    return repr(int(v)) if isinstance(v, int | np.integer) else repr(float(v))
 
 
 def _stream_rows(ws: Any, first: int, columns: Sequence[pd.Series], styles: Sequence[Any]) -> None:
@@ -1851,6 +1883,8 @@ def _stream_rows(ws: Any, first: int, columns: Sequence[pd.Series], styles: Sequ
     The rows are turned into sheet XML a column at a time and written to the sheet's stream, as
     large sheets need; each cell carries its column's number format (its XF index).
     """
+    from itertools import chain
+
     from xlsxwriter.utility import xl_col_to_name
 
     n = len(columns[0])
@@ -1858,12 +1892,13 @@ def _stream_rows(ws: Any, first: int, columns: Sequence[pd.Series], styles: Sequ
     for start in range(0, n, 20_000):
         stop = min(start + 20_000, n)
         numbers = np.arange(first + start + 1, first + stop + 1).astype(str).astype(object)
-        row = '<row r="' + numbers + '">'
+        cells = [('<row r="' + numbers + '">').tolist()]
         for j, (col, f) in enumerate(zip(columns, styles, strict=True)):
             style = f' s="{f._get_xf_index()}"' if f is not None else ""
             refs = xl_col_to_name(j) + numbers
-            row = row + _column_cells(col.iloc[start:stop], refs, style)
-        ws.fh.write("".join(row + "</row>"))
+            cells.append(_column_cells(col.iloc[start:stop], refs, style).tolist())
+        cells.append(["</row>"] * (stop - start))
+        ws.fh.write("".join(chain.from_iterable(zip(*cells, strict=True))))
     ws._check_dimensions(first + n - 1, len(columns) - 1)
     ws.previous_row = first + n - 1
 

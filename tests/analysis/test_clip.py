@@ -349,3 +349,68 @@ def test_intersect_pairs_with_centroids() -> None:
     assert np.array_equal(xy[known], overlay.centroids(pieces[known]))
     assert not inside[~known].any()
     assert shapely.contains_xy(pieces[inside], xy[inside, 0], xy[inside, 1]).all()
+
+
+def test_neighbours_that_only_touch_are_decided_empty() -> None:
+    # a coverage of convex cells: neighbours share edges and corners (copied vertices)
+    rng = np.random.default_rng(12)
+    frame = box(0, 0, 400, 400)
+    pts = rng.uniform((X0, Y0), (X0 + 400, Y0 + 400), (60, 2))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame, ordered=True)
+    )
+    cells = shapely.intersection(cells, frame)
+    i, j = shapely.STRtree(cells).query(cells)
+    i, j = i[i != j], j[i != j]
+    r = _clip.rings(cells)
+    assert (r.orient != 0).all()
+    res = _clip.clip_rows(r, i, r, j)
+    meets = shapely.touches(cells[i], cells[j])
+    assert meets.sum() > 100
+    assert (res.status[meets] == _clip.EMPTY).all()  # decided, exactly: no GEOS needed
+    assert (res.status != _clip.NOT_DONE).mean() > 0.99
+    # what is not a copied vertex on the line stays with GEOS: a vertex on an edge's
+    # interior (T-junction), collinear partly overlapping edges, identical polygons
+    a = box(0, 0, 10, 10)
+    for b in (poly([(10, 2), (20, 0), (20, 9)]), box(10, 5, 20, 15), box(5, 10, 15, 20), a):
+        done, piece = clip_one(b, a)
+        assert not done and piece is None
+    # boxes touching at a corner: each one's edge lines run through the other's vertices
+    assert not clip_one(box(10, 10, 20, 20), a)[0]
+    # a shared edge, a corner touch, with copies of the clip's vertices: empty
+    for b in (box(10, 0, 20, 10), poly([(10, 10), (20, 12), (12, 20)])):
+        for s, c in ((b, a), (a, b)):
+            done, piece = clip_one(s, c)
+            assert done and piece is None and geos_piece(s, c) is None
+
+
+def test_clip_rows_builds_only_the_wanted_pieces() -> None:
+    rng = np.random.default_rng(8)
+    a, b = random_convex(rng, 60, 50.0), random_convex(rng, 60, 50.0)
+    si, ci = (x.ravel() for x in np.meshgrid(np.arange(60), np.arange(60), indexing="ij"))
+    ra, rb = _clip.rings(a), _clip.rings(b)
+    full = _clip.clip_rows(ra, si, rb, ci)
+    build = rng.random(len(si)) < 0.5
+    part = _clip.clip_rows(ra, si, rb, ci, build=build)
+    made = full.status == _clip.PIECE
+    assert made.sum() > 50
+    assert np.array_equal(part.status, full.status)
+    assert np.array_equal(part.area, full.area, equal_nan=True)
+    assert np.array_equal(part.centroid, full.centroid, equal_nan=True)
+    assert np.array_equal(np.not_equal(part.pieces, None), made & build)
+    assert shapely.equals_exact(part.pieces[made & build], full.pieces[made & build], 0).all()
+
+
+def test_intersect_pairs_area_only() -> None:
+    rng = np.random.default_rng(4)
+    a, b = random_convex(rng, 150, 50.0), random_convex(rng, 150, 50.0)
+    b[:10] = [box(0, 0, 1, 1) if not g.is_valid else g for g in
+              (star(rng, 9, X0 + 70 + 10 * k, Y0 + 70, 40.0) for k in range(10))]  # fmt: skip
+    whole = overlay.intersect_pairs(a, b, with_centroids=True)
+    odd = overlay.intersect_pairs(a, b, with_centroids=True, area_only=lambda _il, ir: ir % 2 == 1)
+    for k in (0, 1, 3, 4, 5):
+        assert np.array_equal(odd[k], whole[k], equal_nan=True)
+    gone = odd[1] % 2 == 1
+    assert gone.any() and (~gone).any()
+    assert (odd[2][gone] == None).all()  # noqa: E711
+    assert shapely.equals_exact(odd[2][~gone], whole[2][~gone], 0).all()

@@ -660,3 +660,50 @@ def test_stage_start_clips_construction_once_per_context() -> None:
     assert "C4" not in set(run.constr["cluster"].sid)  # outside the boundary
     assert run.clipped("cluster", "construction") is run.constr["cluster"]
     assert ctx.computed["conflicts.clipped"] == 4
+
+
+def test_whole_call_shares_protected_pieces_with_plan_mismatch() -> None:
+    """The city plan's pieces with the land-use plan's basic farmland are computed once for
+    farmland_construction and plan_mismatch: the same rows as computing the type alone."""
+    rng = np.random.default_rng(21)
+    frame = box(0, 0, 2000, 2000)
+    pts = rng.uniform((X0, Y0), (X0 + 2000, Y0 + 2000), (300, 2))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=frame, ordered=True)
+    )
+    cells = shapely.intersection(cells, frame)
+    legend = rng.choice(
+        ["basic_farmland", "farmland", "construction"], len(cells), p=[0.5, 0.25, 0.25]
+    )
+    centre = rng.uniform((X0 + 100, Y0 + 100), (X0 + 1900, Y0 + 1900), (120, 2))
+    size = rng.uniform(20, 150, (120, 2))
+    rects = shapely.box(*(centre - size / 2).T, *(centre + size / 2).T)
+    layers = {
+        # cut through cells and parcels: clipped and whole cells both take part
+        "boundary": layer([("B", "", "other", None, box(50, 80, 1930, 1960))]),
+        "land_use": layer(
+            [
+                (f"L{i}", "01", lg, None, g)
+                for i, (lg, g) in enumerate(zip(legend, cells, strict=True))
+            ]
+        ),
+        "cluster": layer(
+            [(f"C{i}", "M1", "construction", "industrial", g) for i, g in enumerate(rects)]
+        ),
+    }
+    with pytest.warns(StageSkipped):
+        whole = find_conflicts(layers, sliver_m2=0)
+        alone = find_conflicts(layers, types=["farmland_construction"], sliver_m2=0)
+    fc = whole[whole["type"] == "farmland_construction"].reset_index(drop=True)
+    assert len(fc) > 100 and len(fc) == len(alone)
+    for c in COLUMNS:
+        if c in ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat"):
+            np.testing.assert_allclose(fc[c], alone[c], rtol=1e-9)
+        else:
+            assert fc[c].tolist() == alone[c].tolist(), c
+    # the farmland piece and the plan-mismatch piece of one pair are one polygon object
+    pm = whole[whole["type"] == "plan_mismatch"].set_index(["source_a", "source_b"]).geometry
+    same = [
+        g is pm.get((a, b)) for a, b, g in zip(fc.source_a, fc.source_b, fc.geometry, strict=True)
+    ]
+    assert all(same)

@@ -262,3 +262,63 @@ def test_nearest_source_equals_the_least_of_the_od_matrix(oneway_edge: bool) -> 
             hit = np.isfinite(want)
             np.testing.assert_array_equal(which[hit], od.argmin(axis=0)[hit])
             assert (which[~hit] == -1).all()
+
+
+def random_roads(seed: int, n: int = 400) -> gpd.GeoDataFrame:
+    """Random crooked two-way and one-way roads between random junctions (with u/v ids)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 5000, (120, 2)) + np.array([X0, Y0])
+    a, b = rng.integers(0, 120, n), rng.integers(0, 120, n)
+    ok = a != b
+    a, b = a[ok], b[ok]
+    mid = (xy[a] + xy[b]) / 2 + rng.normal(0, 80, (len(a), 2))
+    return gpd.GeoDataFrame(
+        {
+            "u": a,
+            "v": b,
+            "highway": rng.choice(["primary", "residential"], len(a)),
+            "oneway": np.where(rng.random(len(a)) < 0.3, "yes", "no"),
+        },
+        geometry=shapely.linestrings(np.stack([xy[a], mid, xy[b]], axis=1)),
+        crs=CRS,
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_snap_by_road_lines_equals_snap_by_directed_edges(seed: int) -> None:
+    """build_network's engine indexes each road line once (its windows, then the tree's own
+    nearest search for far points); the snap equals one over every directed edge's geometry."""
+    g = build_network(random_roads(seed), speeds_kmh=SPEEDS)
+    own = g.engine
+    ref = NetworkEngine(g)  # reads every directed edge (and its reversed geometry) back
+    rng = np.random.default_rng(seed)
+    near = rng.uniform(0, 5000, (300, 2)) + np.array([X0, Y0])
+    far = rng.uniform(-1e5, 1e5, (20, 2)) + np.array([X0 + 2500, Y0 + 2500])  # beyond windows
+    on_nodes = np.column_stack([own.x[:10], own.y[:10]])  # junctions: every edge there ties
+    pts = shapely.points(np.vstack([near, far, on_nodes]))
+    a, b = own.snap(pts), ref.snap(pts)
+    np.testing.assert_allclose(a.distance_m, b.distance_m, rtol=1e-12, atol=1e-9)
+    # the same edges tie for each point (ref's edges are numbered the same: graph order)
+    key = {
+        (t, h, r): i
+        for i, (t, h, r) in enumerate(zip(ref.edge_tail, ref.edge_head, ref.edge_road, strict=True))
+    }
+    mapped = np.array(
+        [key[(own.edge_tail[e], own.edge_head[e], own.edge_road[e])] for e in a.tie_edge]
+    )
+    assert sorted(zip(a.tie_point.tolist(), mapped.tolist(), strict=True)) == sorted(
+        zip(b.tie_point.tolist(), b.tie_edge.tolist(), strict=True)
+    )
+    order_a = np.lexsort((mapped, a.tie_point))
+    order_b = np.lexsort((b.tie_edge, b.tie_point))
+    np.testing.assert_allclose(a.tie_fraction[order_a], b.tie_fraction[order_b], atol=1e-9)
+    assert shapely.equals_exact(a.location, b.location, tolerance=1e-6).all()
+    # and the edge geometries made on demand are the graph's
+    index = {k: i for i, k in enumerate(own.nodes)}
+    edge_of = {
+        (t, h, r): i
+        for i, (t, h, r) in enumerate(zip(own.edge_tail, own.edge_head, own.edge_road, strict=True))
+    }
+    for u, v, d in g.edges(data=True):
+        i = edge_of[(index[u], index[v], d["road"])]
+        assert shapely.equals_exact(own.edge_geom[i], d["geometry"], tolerance=0)

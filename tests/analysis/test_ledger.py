@@ -211,3 +211,36 @@ def test_pair_ledger_disagreeing_decisions_are_reported(tmp_path: Path) -> None:
     assert report["ambiguous"] == [new.loc[0, ID]]
     assert report["ambiguous_detail"][new.loc[0, ID]] == ["FC-000000000001", "FC-000000000002"]
     assert report["gone"] == ["FC-0000000000ff"] and report["gone_with_decisions"] == []
+
+
+def test_decisions_only_reads_what_merge_needs(tmp_path: Path) -> None:
+    """The run's fast read of an earlier ledger (ids, pairs, decisions) gives the same
+    decisions and merge as the full read, for a workbook saved by openpyxl (shared strings)
+    and for one whose inline strings are written by XlsxWriter (a run's tables.xlsx)."""
+    import xlsxwriter
+
+    led = conflict_ledger(conflicts())
+    path = write_ledger(led, tmp_path / "ledger.xlsx")
+    _edit(path, 2, ADJ, "规划调整")
+    _edit(path, 3, DECISION_COLUMNS[3], "  保留 <&> ")
+    _edit(path, 2, DECISION_COLUMNS[1], 42)
+    inline = tmp_path / "inline.xlsx"
+    wb = xlsxwriter.Workbook(inline, {"constant_memory": True})
+    ws = wb.add_worksheet("冲突台账")
+    table = read_ledger(path)
+    for j, col in enumerate(LEDGER_COLUMNS):
+        ws.write_string(0, j, col)
+    for i, values in enumerate(table.itertuples(index=False), start=1):  # row by row
+        for j, v in enumerate(values):
+            if isinstance(v, str):
+                ws.write_string(i, j, v)
+            elif v is not None and v == v:
+                ws.write_number(i, j, v)
+    wb.close()
+    kept = [ID, PAIRS, *DECISION_COLUMNS]
+    for source in (path, inline):
+        fast, full = read_ledger(source, decisions_only=True), read_ledger(source)
+        assert list(fast.columns) == list(full.columns)
+        pd.testing.assert_frame_equal(fast[kept], full[kept])
+        assert merge_decisions(led, fast)[0].equals(merge_decisions(led, full)[0])
+        assert fast.loc[0, ADJ] == "规划调整" and fast.loc[1, DECISION_COLUMNS[3]] == "  保留 <&> "

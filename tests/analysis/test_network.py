@@ -387,3 +387,38 @@ def _twin_ok(engine: NetworkEngine) -> np.ndarray:
     t, h, r = engine.edge_tail, engine.edge_head, engine.edge_road
     key = {(a, b, c): i for i, (a, b, c) in enumerate(zip(t, h, r, strict=True))}
     return np.array([(b, a, c) in key for a, b, c in zip(t, h, r, strict=True)])
+
+
+def test_networkx_dicts_are_filled_on_first_read_only() -> None:
+    """Routing through the engine never fills networkx's dicts; any networkx read does, and
+    sees the whole graph (also after a pickle round trip, before or after)."""
+    import pickle
+
+    from fiveplans.analysis.logistics import assign_suppliers
+
+    rows = ring()
+    rows[0]["oneway"] = "yes"
+    g = build_network(roads(rows), speeds_kmh=SPEEDS)
+    assert "_pending" in vars(g)
+    assert len(g) == g.number_of_nodes() == 4 and g.number_of_edges() == 7
+    pts = gpd.GeoDataFrame(
+        {"source_id": ["a", "b"]},
+        geometry=[Point(X0 + 10, Y0 + 300), Point(X0 + 600, Y0 + 990)],
+        crs=CRS,
+    )
+    assigned = assign_suppliers(g, pts.iloc[:1], pts.iloc[1:], radius_min=60)
+    assert assigned["cluster"].tolist() == ["a"]
+    assert "_pending" in vars(g) and engine_for(g) is g.engine
+    copy = pickle.loads(pickle.dumps(g))
+    # a networkx read fills them: the same graph networkx would build from the edges
+    assert nx.shortest_path_length(g, 4, 2, weight="travel_min") == pytest.approx(2.0)
+    assert "_pending" not in vars(g) and g.engine is not None
+    assert sorted(g.edges()) == sorted([(1, 2), (2, 3), (3, 2), (3, 4), (4, 3), (4, 1), (1, 4)])
+    assert nx.utils.graphs_equal(copy, g) and copy.graph["keep"] == "all"
+    again = pickle.loads(pickle.dumps(g))
+    assert nx.utils.graphs_equal(again, g)
+    assert engine_for(again).n == 4
+    # setting networkx's dicts works as on any graph (after filling the pending ones)
+    fresh = build_network(roads(ring()), speeds_kmh=SPEEDS)
+    view = nx.subgraph_view(fresh, filter_node=lambda n: n != 1)
+    assert sorted(view.nodes) == [2, 3, 4] and "_pending" not in vars(fresh)

@@ -7,6 +7,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 
 from fiveplans.analysis.conflicts import find_conflicts, summarize_conflicts
 from fiveplans.analysis.patches import conflict_patches, pair_to_patch
@@ -112,3 +113,61 @@ def test_touching_pieces_stay_apart_and_same_sources_get_unique_ids() -> None:
 def test_empty_conflicts_give_no_patches(pairs: gpd.GeoDataFrame) -> None:
     patches = conflict_patches(pairs.iloc[:0])
     assert len(patches) == 0 and "patch_id" in patches.columns
+
+
+def test_overlap_decisions_match_geos_at_the_threshold() -> None:
+    """The compiled pre-tests (a separating edge line, the shared area of convex pieces) join
+    exactly the pieces GEOS joins: neighbours along an edge, overlaps just under, at and over
+    the threshold, a piece in a notch that touches at one vertex, holes, non-convex shapes."""
+    import numpy as np
+
+    from fiveplans.analysis import overlay
+    from fiveplans.analysis.patches import MIN_OVERLAP_M2, _overlap_pairs
+
+    rng = np.random.default_rng(7)
+    geoms = []
+    for _ in range(60):
+        x, y, w = *rng.uniform(0, 300, 2), rng.uniform(5, 40)
+        group = [box(x, y, x + w, y + w), box(x + w, y, x + 2 * w, y + w)]  # edge neighbours
+        for share in (0.5, 1.0, 2.0, 0.0):  # overlap area as a multiple of the threshold
+            eps = share * MIN_OVERLAP_M2 / w
+            group.append(box(x + 2 * w - eps, y, x + 3 * w, y + w))
+        # turned, so that bounding boxes overlap widely and the exact tests decide
+        turn = rng.uniform(5, 40)
+        geoms += [shapely.affinity.rotate(g, turn, origin=(X0 + x, Y0 + y)) for g in group]
+    star = [
+        (np.cos(a) * (30 if k % 2 else 8), np.sin(a) * (30 if k % 2 else 8))
+        for k, a in enumerate(np.linspace(0, 2 * np.pi, 10, endpoint=False))
+    ]
+    geoms += [
+        shapely.Polygon([(X0 + 500 + u, Y0 + 500 + v) for u, v in star]),
+        box(480, 480, 520, 520).difference(box(490, 490, 510, 510)),
+        shapely.Polygon(
+            [
+                (X0 + 600, Y0),
+                (X0 + 700, Y0),
+                (X0 + 700, Y0 + 100),
+                (X0 + 650, Y0 + 50),
+                (X0 + 600, Y0 + 100),
+            ]
+        ),
+        shapely.Polygon([(X0 + 650, Y0 + 50), (X0 + 640, Y0 + 90), (X0 + 660, Y0 + 90)]),
+    ]
+    geoms = np.array(geoms, dtype=object)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms)
+    keep = left < right
+    left, right = left[keep], right[keep]
+    shared = overlay.intersect_each(geoms[left], geoms[right])
+    area = np.array([0.0 if g is None else g.area for g in shared])
+    inner = shapely.relate_pattern(geoms[left], geoms[right], "2********")
+    expected = set(
+        zip(
+            left[inner & (area > MIN_OVERLAP_M2)],
+            right[inner & (area > MIN_OVERLAP_M2)],
+            strict=True,
+        )
+    )
+    got_l, got_r = _overlap_pairs(geoms, MIN_OVERLAP_M2)
+    assert set(zip(got_l, got_r, strict=True)) == expected
+    assert len(expected) > 60  # over-threshold overlaps found, edge neighbours not

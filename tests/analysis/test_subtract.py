@@ -267,3 +267,81 @@ def test_non_overlapping_in_bands_on_threads() -> None:
     m = np.array(shapely.relate(geoms[a], geoms[b]), dtype="U9").view("U1").reshape(-1, 9)
     overlap = (m[:, 0] != "F") & (a != b)
     assert overlap.sum() > 30 and not (banded[a] & banded[b])[overlap].any()
+
+
+def test_non_overlapping_coverage_needs_no_geos_validation(monkeypatch) -> None:
+    rng = np.random.default_rng(9)
+    cells = overlay.clean_polygons(_voronoi(rng, 400, 2000.0))
+
+    def no_geos(arr, threads):
+        raise AssertionError(f"GEOS validation of {len(arr)} polygons")
+
+    monkeypatch.setattr(overlay, "_coverage_clean", no_geos)
+    assert overlay.non_overlapping(cells).all()  # every neighbour pair decided by the clipper
+    # parcels over the cells: the parcel (overlapping most) is flagged, the cells stay clean
+    rects = overlay.clean_polygons(_rotated_rects(rng, 5, 2000.0, 150.0))
+    flags = overlay.non_overlapping(np.concatenate([cells, rects]))
+    assert not flags[-5:].any() and flags[:-5].all()
+
+
+def test_non_overlapping_undecided_pairs_go_to_geos() -> None:
+    rng = np.random.default_rng(10)
+    cells = overlay.clean_polygons(_voronoi(rng, 200, 1000.0))
+    concave = overlay.clean_polygons(_concave(rng, 30, 1000.0))  # holes, multipolygons, L
+    geoms = np.concatenate([cells, concave, concave[:3]])  # with duplicates
+    flags = overlay.non_overlapping(geoms)
+    a, b = shapely.STRtree(geoms).query(geoms)
+    a, b = a[a < b], b[a < b]
+    m = np.array(shapely.relate(geoms[a], geoms[b]), dtype="U9").view("U1").reshape(-1, 9)
+    overlap = m[:, 0] != "F"
+    assert overlap.sum() > 30
+    assert not (flags[a] & flags[b])[overlap].any()  # unflagged polygons share no area
+    assert flags[: len(cells)].mean() > 0.7
+
+
+def test_split_outside_takes_the_callers_pairs() -> None:
+    rng = np.random.default_rng(13)
+    geoms = overlay.clean_polygons(_rotated_rects(rng, 120, 700.0, 60.0))
+    others = overlay.clean_polygons(_voronoi(rng, 200, 600.0))
+    removed = rng.random(len(others)) < 0.3
+    own = overlay.split_outside(geoms, others, removed=removed)
+    pairs = overlay.intersect_pairs(geoms, others, with_centroids=True)
+    given = overlay.split_outside(geoms, others, removed=removed, pairs=pairs)
+    for x, y in zip(own, given, strict=True):
+        if x.dtype == object:
+            assert shapely.equals_exact(x, y, 0).all()
+        else:
+            assert np.array_equal(x, y, equal_nan=True)
+    assert not removed[own.i_other].any() and len(own.i_geom) > 100
+
+
+# A triangle beside the tip of a spike, their vertices a float ulp apart (county benchmark
+# pieces PM-c2ca68423435 / PM-55f73fe3effa): GEOS's covers/relate call the triangle covered
+# although the two share only ~1e-20 m²; the overlay must not report the triangle's 544.5 m².
+_TRIANGLE = (
+    "POLYGON ((446272.8458155856 3719681.2348121335, 446226.8505809591 3719666.2774059777, "
+    "446234.4938831201 3719692.4394280333, 446272.8458155856 3719681.2348121335))"
+)
+_SPIKE = (
+    "POLYGON ((446389.14150501136 3719684.7738762004, 446404.5610507899 3719682.1278186534, "
+    "446429.9189697165 3719638.7216698295, 446430.6697408329 3719628.738174734, "
+    "446267.9520183141 3719473.0887979795, 446149.93832458317 3719504.5960183595, "
+    "446136.5721862355 3719543.9611800546, 446154.91142353544 3719594.0652837683, "
+    "446269.0598948582 3719487.201837501, 446367.1069628394 3719591.932906156, "
+    "446284.1340016666 3719669.610482344, 446286.3752960859 3719677.2821395406, "
+    "446272.84581558546 3719681.2348121335, 446365.12939933874 3719711.244943724, "
+    "446391.5257245555 3719698.667596104, 446389.14150501136 3719684.7738762004))"
+)
+
+
+def test_an_ulp_touch_is_not_taken_for_covered() -> None:
+    from fiveplans.analysis.overlay import intersect_pairs, subtract_each, vertices_covered
+
+    tri, spike = shapely.from_wkt(_TRIANGLE), shapely.from_wkt(_SPIKE)
+    assert shapely.intersection(tri, spike).area < 1e-6  # GEOS's overlay: they only touch
+    assert not vertices_covered(np.array([tri]), np.array([spike]))[0]
+    for left, right in ((tri, spike), (spike, tri)):
+        *_, area = intersect_pairs(np.array([left]), np.array([right]))
+        assert area.sum() < 1e-6
+    rest = subtract_each(np.array([tri]), np.array([spike]))
+    assert rest[0] is not None and abs(rest[0].area - tri.area) < 1e-6

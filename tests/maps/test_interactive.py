@@ -249,3 +249,24 @@ def test_without_optional_layers(demo_analysis: SimpleNamespace) -> None:
     assert {"boundary", "plan_land_use", "plan_cluster"} <= ids
     assert not ids & {"zones", "suppliers", "base_roads", "districts"}
     assert data["districts"]  # districts from the conflicts' district column
+
+
+def test_ledger_decisions_read_from_decided_rows_only() -> None:
+    """Only filled-in rows count; ids and pair lists as text, later rows win, blanks skipped."""
+    import pandas as pd
+
+    from fiveplans.analysis.ledger import ADJUSTMENT, ID, PAIRS
+    from fiveplans.maps.interactive import _decisions
+
+    ledger = pd.DataFrame(
+        {
+            ID: ["P1", "P2", "P3", "P4", None],
+            PAIRS: ["C1,C2", "C3; C4", None, "C1", "C9"],
+            ADJUSTMENT: [" 规划调整 ", None, "  ", "基本农田调整", "开发边界调整"],
+        }
+    )
+    by_patch, by_pair = _decisions(ledger)
+    assert by_patch == {"P1": "规划调整", "P4": "基本农田调整"}
+    assert by_pair == {"C1": "基本农田调整", "C2": "规划调整", "C9": "开发边界调整"}
+    assert _decisions(ledger.iloc[:0]) == ({}, {})
+    assert _decisions(None) == ({}, {})

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -128,3 +129,56 @@ def test_save_figure_checks_the_format(
     assert not list(tmp_path.iterdir())
     with pytest.raises(DataError, match="zone"):
         static.zones_figure(demo_analysis.pilot, demo_analysis.zones.drop(columns="zone"))
+
+
+def test_polygons_drawn_as_geopandas_draws_them(demo_analysis: SimpleNamespace) -> None:
+    """The vectorised drawing gives the collection geopandas' ``plot`` gives: the same paths
+    (vertices and codes, holes and multipolygons included), colours and style, and the same
+    pixels."""
+    import geopandas as gpd
+    from matplotlib.figure import Figure
+    from shapely.geometry import MultiPolygon, Polygon
+
+    plan = demo_analysis.pilot.layers["land_use"]
+    x0, y0 = plan.total_bounds[:2]
+    holed = Polygon(
+        [(x0, y0), (x0 + 900, y0), (x0 + 900, y0 + 900), (x0, y0 + 900)],
+        [[(x0 + 100, y0 + 100), (x0 + 100, y0 + 300), (x0 + 300, y0 + 300), (x0 + 300, y0 + 100)]],
+    )
+    multi = MultiPolygon([holed, Polygon([(x0 - 500, y0), (x0 - 100, y0), (x0 - 300, y0 + 400)])])
+    extra = gpd.GeoDataFrame(geometry=[holed, multi], crs=plan.crs)
+    frame = gpd.GeoDataFrame(
+        pd.concat([plan[["geometry"]], extra], ignore_index=True), crs=plan.crs
+    )
+    cycle = palette.CATCHMENT_COLOURS
+    colours = [cycle[i % len(cycle)] for i in range(len(frame))]
+    style = {"edgecolor": "#8c8c8c", "linewidth": 0.15, "alpha": 0.7, "zorder": 1}
+
+    def draw(use_geopandas: bool) -> Figure:
+        fig = Figure(figsize=(4, 3))
+        ax = fig.add_subplot()
+        if use_geopandas:
+            frame.plot(ax=ax, color=colours, **style)
+        else:
+            static._fill(ax, frame, facecolor=colours, **style)
+        return fig
+
+    ref, ours = draw(True), draw(False)
+    (a,) = ref.axes[0].collections
+    (b,) = ours.axes[0].collections
+    assert len(a.get_paths()) == len(b.get_paths()) == len(frame)
+    for p, q in zip(a.get_paths(), b.get_paths(), strict=True):
+        np.testing.assert_array_equal(p.vertices, q.vertices)
+        np.testing.assert_array_equal(p.codes, q.codes)
+        assert p.should_simplify == q.should_simplify
+    np.testing.assert_array_equal(a.get_facecolor(), b.get_facecolor())
+    np.testing.assert_array_equal(a.get_edgecolor(), b.get_edgecolor())
+    np.testing.assert_array_equal(a.get_linewidth(), b.get_linewidth())
+    assert a.get_zorder() == b.get_zorder()
+    assert ref.axes[0].get_xlim() == ours.axes[0].get_xlim()
+    pixels = []
+    for fig in (ref, ours):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        pixels.append(np.asarray(canvas.buffer_rgba()).copy())
+    np.testing.assert_array_equal(pixels[0], pixels[1])

@@ -298,3 +298,33 @@ def test_text_with_markup_and_control_characters_reads_back(run, tmp_path: Path)
     path = write_tables_xlsx(tables, tmp_path / "t.xlsx", ledger=analysis.ledger)
     rows = _dicts(_by_title(path, "规划范围内的村庄"))
     assert probe in [r["行政区"] for r in rows]
+
+
+def test_cells_by_kind_and_white_space_kept(tmp_path: Path) -> None:
+    """Numbers as numbers (shortest round trip), empty cells left out, booleans as 是/否, text
+    escaped, and leading/trailing white space preserved — column by column, whatever the
+    dtype."""
+    import numpy as np
+    import pandas as pd
+
+    from fiveplans.maps.tables import Column, Table
+
+    rows = pd.DataFrame(
+        {
+            "f": pd.Series([0.1, np.nan, 1e16, -2.5], dtype="float64"),
+            "i": pd.Series([1, 2, 3, 4], dtype="int64"),
+            "s": pd.Series([" lead", "trail ", None, "a<b & c"], dtype="str"),
+            "o": pd.Series([True, None, 7, "x\ty"], dtype=object),
+        }
+    )
+    columns = [Column(k, k, k) for k in rows.columns]
+    table = Table("probe", "probe", "探针", "probe", columns, rows)
+    path = write_tables_xlsx([table], tmp_path / "t.xlsx")
+    ws = load_workbook(path, read_only=True)[table.sheet]
+    body = [r for r in ws.iter_rows(min_row=5, values_only=True)][:4]
+    assert [r[:4] for r in body] == [
+        (0.1, 1, " lead", "是"),
+        (None, 2, "trail ", None),
+        (1e16, 3, None, 7),
+        (-2.5, 4, "a<b & c", "x\ty"),
+    ]
