@@ -12,8 +12,8 @@ The run is timed as a subprocess (``python -m fiveplans.cli run``); its peak res
 is the child's ``ru_maxrss`` from ``os.wait4``. The peer runs in its own subprocess on the
 layers in memory (best of two, as in ``bench_conflicts``). The pilot's files are generated once
 into ``$FIVEPLANS_BENCH_DIR`` (default: a ``fiveplans-bench`` folder in the temp directory) and
-reused. The run is timed twice: a first run into an empty folder (the goal) and the
-planner's rerun into the same folder, which also reads the last ``tables.xlsx`` back as the
+reused. The run is timed as a first run into an empty folder (the goal; best of two, as the peer)
+and as the planner's rerun into the same folder, which also reads the last ``tables.xlsx`` back as the
 ledger. Run: ``python -m benchmarks run``; ``python -m benchmarks.bench_run profile`` runs the
 pipeline in this process under cProfile and prints where the time goes.
 """
@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -83,22 +84,53 @@ def make_pilot(folder: Path | None = None) -> Path:
     return pilot
 
 
-def time_run(pilot: Path, out: Path) -> tuple[float, float, int, float]:
-    """Seconds, peak resident MB, exit code and CPU seconds of ``fiveplans run`` as a
-    subprocess."""
+def _tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    """Sample the proportional set size of ``pid`` and all its descendants (the tables
+    worker, Chromium) every 50 ms; the largest sum into ``peak[0]`` (MB)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        total = 0
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            break
+        for q in procs:
+            try:
+                total += q.memory_full_info().pss
+            except psutil.Error:
+                continue
+        peak[0] = max(peak[0], total / 2**20)
+        stop.wait(0.05)
+
+
+def time_run(pilot: Path, out: Path) -> tuple[float, float, int, float, float]:
+    """Seconds, peak resident MB (the run's own process), exit code, CPU seconds and the peak
+    PSS of the whole process tree (MB; the run, its tables worker and Chromium) of
+    ``fiveplans run`` as a subprocess."""
     cmd = [sys.executable, "-m", "fiveplans.cli", "run", str(pilot), "--out", str(out)]
     cmd += ["--overwrite", "-q"]
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        stop, tree = threading.Event(), [0.0]
+        sampler = threading.Thread(target=_tree_pss, args=(proc.pid, stop, tree), daemon=True)
+        sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
             err.seek(0)
             print(err.read().decode("utf-8", "replace")[-2000:], file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
-    return elapsed, usage.ru_maxrss / 1024.0, code, cpu  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return elapsed, usage.ru_maxrss / 1024.0, code, cpu, tree[0]
 
 
 def profile(top: int = 30) -> None:
@@ -129,13 +161,19 @@ def main() -> None:
     pilot = make_pilot()
     print(f"county pilot: {pilot} (ready in {time.perf_counter() - t0:.1f} s)", flush=True)
     out = pilot.parent / "out"
-    shutil.rmtree(out, ignore_errors=True)  # a first run: no earlier ledger to carry over
-    run_s, peak_mb, code, cpu_s = time_run(pilot, out)
-    if code != 0:
-        print(f"fiveplans run failed (exit {code})")
-        return
+    firsts = []
+    for _ in range(2):  # best of two, as the peer
+        shutil.rmtree(out, ignore_errors=True)  # a first run: no earlier ledger to carry over
+        firsts.append(time_run(pilot, out))
+        if firsts[-1][2] != 0:
+            print(f"fiveplans run failed (exit {firsts[-1][2]})")
+            return
+    run_s, _, _, cpu_s, _ = min(firsts)
+    peak_mb = max(f[1] for f in firsts)
+    tree_mb = max(f[4] for f in firsts)
+    print(f"first runs: {', '.join(f'{f[0]:.1f} s' for f in firsts)}", flush=True)
     # the planner's rerun: the same folder, the decisions of the last tables.xlsx carried over
-    again_s, again_mb, code, again_cpu = time_run(pilot, out)
+    again_s, again_mb, code, again_cpu, again_tree = time_run(pilot, out)
     if code != 0:
         print(f"fiveplans rerun failed (exit {code})")
         return
@@ -144,7 +182,8 @@ def main() -> None:
     print(
         f"county pilot (50,176 land-use cells x 20,000 cluster parcels, 908 km²): "
         f"`fiveplans run` (every output, first run) {run_s:.1f} s (cpu {cpu_s:.1f} s), peak RSS "
-        f"{peak_mb:,.0f} MB (goal <= 1,536 MB: {'ok' if peak_mb <= 1536 else 'OVER'}); "
+        f"{peak_mb:,.0f} MB, peak of the process tree (run + tables worker + Chromium, PSS) "
+        f"{tree_mb:,.0f} MB (goal <= 1,536 MB: {'ok' if max(peak_mb, tree_mb) <= 1536 else 'OVER'}); "
         f"geopandas conflict overlay of the same layers {peer['time_s']:.2f} s (cpu "
         f"{peer['cpu_s']:.2f} s); run / overlay {ratio:.2f}x (goal <= 3x: "
         f"{'ok' if ratio <= 3 else 'OVER'})",
@@ -152,8 +191,8 @@ def main() -> None:
     )
     print(
         f"rerun into the same folder (reads the last tables.xlsx as the ledger): {again_s:.1f} s "
-        f"(cpu {again_cpu:.1f} s), peak RSS {again_mb:,.0f} MB; rerun / overlay "
-        f"{again_s / peer['time_s']:.2f}x",
+        f"(cpu {again_cpu:.1f} s), peak RSS {again_mb:,.0f} MB, tree {again_tree:,.0f} MB; "
+        f"rerun / overlay {again_s / peer['time_s']:.2f}x",
         flush=True,
     )
 

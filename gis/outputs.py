@@ -369,27 +369,29 @@ def write_outputs(
     agrees; ``summary.json`` comes last so that it records every warning the writing raised too.
     """
     from fiveplans.maps.report import start_report
-    from fiveplans.maps.tables import planner_tables, write_tables_xlsx
+    from fiveplans.maps.tables import planner_tables, start_tables_xlsx
 
-    with diagnostics.capture("write"):
-        write_integrated(pilot, folder / "integrated.gpkg")
-        write_results(analysis, folder / "results.gpkg")
-    with diagnostics.capture("map"):
-        write_map(pilot, analysis, folder)
     content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
     with diagnostics.capture("write"):
         tables = planner_tables(pilot, analysis, content)
-    # the report before tables.xlsx: Chromium prints report.pdf (in its own processes) while
-    # this process writes the workbook; the workbook raises no warnings of its own, so the
-    # warnings are recorded in the same order as when one followed the other
-    with diagnostics.capture("report"):
-        report = start_report(pilot, analysis, content, folder, tables=tables)
+        # a large workbook is written by a worker process while this one writes the
+        # GeoPackages and the map (which raise no warnings, so the tables' 警告与跳过 sheet
+        # misses nothing); it is waited for before the report starts Chromium, so the worker
+        # and Chromium never hold memory at once. The worker's warnings are raised here.
+        workbook = start_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
     try:
         with diagnostics.capture("write"):
-            write_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
+            write_integrated(pilot, folder / "integrated.gpkg")
+            write_results(analysis, folder / "results.gpkg")
+        with diagnostics.capture("map"):
+            write_map(pilot, analysis, folder)
     except BaseException:
-        report.cancel()
+        workbook.cancel()
         raise
+    with diagnostics.capture("write"):
+        workbook.result()
+    with diagnostics.capture("report"):
+        report = start_report(pilot, analysis, content, folder, tables=tables)
     with diagnostics.capture("report"):
         report.finish()
     write_summary(

@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
+import pickle
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +38,11 @@ __all__ = [
     "ACRES_PER_HA",
     "TIER_LABELS",
     "Column",
+    "PendingWorkbook",
     "Table",
     "development_tiers",
     "planner_tables",
+    "start_tables_xlsx",
     "write_tables_xlsx",
 ]
 
@@ -1720,6 +1727,100 @@ def write_tables_xlsx(
         finally:
             wb.close()
     return target
+
+
+PROCESS_ROWS = 20_000
+"""Workbooks of more rows than this (tables and ledger together) are written by a worker
+process (:func:`start_tables_xlsx`): building the sheets' XML is pure Python, so a second
+process is the only way to use a second core while the run draws the report's maps."""
+
+
+def _write_in_worker(
+    tables: list[Table], path: str, ledger: pd.DataFrame | None
+) -> tuple[str, list[tuple[type[Warning], str]]]:
+    """:func:`write_tables_xlsx` in a worker process; the warnings it raised, to re-raise."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = write_tables_xlsx(tables, path, ledger=ledger)
+    return str(out), [(w.category, str(w.message)) for w in caught]
+
+
+class PendingWorkbook:
+    """A ``tables.xlsx`` being written (see :func:`start_tables_xlsx`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        job: tuple[Future[Any], ProcessPoolExecutor, tuple[Any, ...]] | None = None,
+    ) -> None:
+        self.path = path
+        self._job = job
+
+    def result(self) -> Path:
+        """Wait for the workbook; re-raise the writer's warnings and errors here."""
+        if self._job is None:
+            return self.path
+        future, pool, args = self._job
+        self._job = None
+        try:
+            _, caught = future.result()
+        except (BrokenProcessPool, pickle.PicklingError, AttributeError, TypeError) as exc:
+            # the worker could not start or receive the tables: write them here
+            log.info("tables.xlsx written in this process (worker failed: %s)", exc)
+            write_tables_xlsx(args[0], args[1], ledger=args[2])
+            caught = []
+        finally:
+            pool.shutdown(wait=True)
+        for category, message in caught:
+            warnings.warn(message, category, stacklevel=2)
+        return self.path
+
+    def cancel(self) -> None:
+        """Stop waiting (the run failed): the worker finishes or is dropped; the workbook is
+        written atomically, so no half-written file is left either way."""
+        if self._job is not None:
+            future, pool, _ = self._job
+            self._job = None
+            future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_tables_xlsx(
+    tables: Sequence[Table],
+    path: str | os.PathLike[str],
+    *,
+    ledger: pd.DataFrame | None = None,
+    process: bool | None = None,
+) -> PendingWorkbook:
+    """:func:`write_tables_xlsx`, in a worker process when the workbook is large.
+
+    Parameters
+    ----------
+    tables, path, ledger
+        As :func:`write_tables_xlsx`.
+    process
+        Write in a worker process (``True``), in this one (``False``), or by size (``None``:
+        more than :data:`PROCESS_ROWS` rows). A daemonic process (a Dask worker, say), which
+        may not start children, always writes here.
+
+    Returns
+    -------
+    PendingWorkbook
+        Call :meth:`PendingWorkbook.result` (or :meth:`~PendingWorkbook.cancel`).
+    """
+    tables = list(tables)
+    rows = sum(len(t.rows) for t in tables) + (0 if ledger is None else len(ledger))
+    if process is None:
+        process = rows > PROCESS_ROWS
+    if process and not multiprocessing.current_process().daemon:
+        try:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            args = (tables, str(path), ledger)
+            return PendingWorkbook(Path(path), (pool.submit(_write_in_worker, *args), pool, args))
+        except (OSError, RuntimeError) as exc:
+            log.info("tables.xlsx written in this process (no worker: %s)", exc)
+    write_tables_xlsx(tables, path, ledger=ledger)
+    return PendingWorkbook(Path(path))
 
 
 def _write_contents(

@@ -328,3 +328,52 @@ def test_cells_by_kind_and_white_space_kept(tmp_path: Path) -> None:
         (1e16, 3, None, 7),
         (-2.5, 4, "a<b & c", "x\ty"),
     ]
+
+
+def test_a_worker_process_writes_the_same_workbook(run, tmp_path: Path) -> None:
+    """``start_tables_xlsx`` in a worker process (as a county-size run does) writes the
+    workbook the in-process writer writes: every sheet, every cell."""
+    import zipfile
+
+    from fiveplans.maps.tables import start_tables_xlsx
+
+    _, analysis, _, tables, path = run
+    pending = start_tables_xlsx(
+        tables, tmp_path / "worker.xlsx", ledger=analysis.ledger, process=True
+    )
+    assert pending._job is not None  # really in a worker
+    assert pending.result() == tmp_path / "worker.xlsx"
+    with zipfile.ZipFile(path) as a, zipfile.ZipFile(tmp_path / "worker.xlsx") as b:
+        names = sorted(n for n in a.namelist() if n.startswith("xl/worksheets/"))
+        assert names == sorted(n for n in b.namelist() if n.startswith("xl/worksheets/"))
+        for name in [*names, "xl/sharedStrings.xml", "xl/workbook.xml"]:
+            if name in a.namelist():
+                assert a.read(name) == b.read(name), name
+    assert not list(tmp_path.glob("*.tmp*"))  # nothing half-written left
+
+
+def test_a_small_workbook_is_written_in_this_process(run, tmp_path: Path) -> None:
+    from fiveplans.maps.tables import start_tables_xlsx
+
+    _, analysis, _, tables, _ = run
+    pending = start_tables_xlsx(tables, tmp_path / "here.xlsx", ledger=analysis.ledger)
+    assert pending._job is None and (tmp_path / "here.xlsx").is_file()
+    pending.cancel()  # nothing to stop
+    assert pending.result() == tmp_path / "here.xlsx"
+
+
+def test_a_run_with_the_workbook_in_a_worker(tiny_pilot: Path, tmp_path: Path, monkeypatch) -> None:
+    """The whole run with tables.xlsx written by the worker process: every output, and the
+    ledger reads back."""
+    import fiveplans.maps.tables as tables_module
+
+    monkeypatch.setattr(tables_module, "PROCESS_ROWS", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fp.run(tiny_pilot, out=tmp_path / "out")
+    out = tmp_path / "out"
+    for name in ("integrated.gpkg", "results.gpkg", "map.html", "tables.xlsx", "summary.json"):
+        assert (out / name).is_file(), name
+    patches = gpd.read_file(out / "results.gpkg", layer="conflict_patches")
+    ledger = read_ledger(out / "tables.xlsx")
+    assert len(ledger) == len(patches) > 0
