@@ -86,7 +86,7 @@ def make_pilot(folder: Path | None = None) -> Path:
 
 def _tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
     """Sample the proportional set size of ``pid`` and all its descendants (the tables
-    worker, Chromium) every 50 ms; the largest sum into ``peak[0]`` (MB)."""
+    worker, Chromium) every 100 ms; the largest sum into ``peak[0]`` (MB)."""
     import psutil
 
     try:
@@ -105,7 +105,7 @@ def _tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
             except psutil.Error:
                 continue
         peak[0] = max(peak[0], total / 2**20)
-        stop.wait(0.05)
+        stop.wait(0.1)
 
 
 def time_run(pilot: Path, out: Path) -> tuple[float, float, int, float, float]:
