@@ -212,6 +212,11 @@ def _clip(f: _Features, boundary: shapely.Geometry, grid_size: float, snap: bool
         return f
     shapely.prepare(boundary)
     inside = shapely.covers(boundary, f.geoms)
+    # GEOS may call a feature covered that only touches the boundary an ulp away (see
+    # overlay.vertices_covered): such a feature is cut like any crossing one
+    inside[inside] = overlay.vertices_covered(
+        f.geoms[inside], np.full(int(inside.sum()), boundary, dtype=object)
+    )
     meets = inside.copy()  # what the boundary covers meets it: only the rest is tested
     meets[~inside] = shapely.intersects(boundary, f.geoms[~inside])
     cross = meets & ~inside
