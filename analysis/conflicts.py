@@ -50,6 +50,7 @@ __all__ = [
     "CONSTRUCTION_PLANS",
     "PLANS",
     "QUADRANTS",
+    "TEXT_CATEGORIES",
     "TOTAL",
     "TYPE_LABELS",
     "containment_tags",
@@ -105,6 +106,21 @@ COLUMNS = [
 ]
 """Columns of the conflicts table, in order (then ``geometry``)."""
 _HASH_CHARS = 12
+_ID_CHUNK = 16_384
+TEXT_CATEGORIES = (
+    "type",
+    "plan_a",
+    "plan_b",
+    "legend_a",
+    "legend_b",
+    "code_a",
+    "code_b",
+    "use_a",
+    "use_b",
+    "district",
+)
+"""Columns of the conflicts table held as pandas categoricals: a few distinct values repeated on
+every row (one byte per row instead of an 8-byte object pointer; values and comparisons as text)."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -393,7 +409,11 @@ def _id_text(t: np.ndarray, h: np.ndarray) -> np.ndarray:
     chars[:, 2] = ord("-")
     for k in range(_HASH_CHARS):  # one digit at a time: no (n, 12) temporaries
         chars[:, 3 + k] = _HEX[((h >> np.uint64(60 - 4 * k)) & np.uint64(0xF)).astype(np.intp)]
-    return chars.view(f"S{3 + _HASH_CHARS}").ravel().astype(str).astype(object)
+    raw = chars.view(f"S{3 + _HASH_CHARS}").ravel()
+    out = np.empty(len(h), dtype=object)
+    for i in range(0, len(h), _ID_CHUNK):  # chunks: no whole-column unicode temporary
+        out[i : i + _ID_CHUNK] = raw[i : i + _ID_CHUNK].astype(str)
+    return out
 
 
 def _unique(ids: np.ndarray, code: np.ndarray) -> np.ndarray:
@@ -516,7 +536,7 @@ def _table(
             _id_text(t, h),
             (h >> np.uint64(64 - 4 * _HASH_CHARS)) ^ (t.astype(np.uint64) << 60),
         ),
-        "type": np.array(CONFLICT_TYPES, dtype=object)[t],
+        "type": pd.Categorical.from_codes(t, categories=list(CONFLICT_TYPES)),
         "area_m2": area,
     }
     del h, t
@@ -528,6 +548,11 @@ def _table(
         ("code", keys.code),
         ("use", keys.use),
     ):
+        if f"{name}_a" in TEXT_CATEGORIES:
+            codes, categories = _categories(values)
+            for side, f in (("a", fa), ("b", fb)):
+                cols[f"{name}_{side}"] = pd.Categorical.from_codes(codes[f], categories=categories)
+            continue
         cols[f"{name}_a"] = values[fa]
         cols[f"{name}_b"] = values[fb]
         none = pd.isna(values)
@@ -545,6 +570,13 @@ def _table(
     del xy, inside
     cols.update(ellipsoidal_area_m2=area / scale, lon=lon, lat=lat)
     return cols, geoms, missing
+
+
+def _categories(values: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """Category codes of *values* (-1 where missing) and their sorted categories, as text."""
+    codes, categories = pd.factorize(values, sort=True, use_na_sentinel=True)
+    categories = pd.Index(categories, dtype=object).map(str)
+    return codes, categories
 
 
 def _district_names(
@@ -593,6 +625,8 @@ def _empty(crs: pyproj.CRS) -> gpd.GeoDataFrame:
         dtype = (
             "float64"
             if c in ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat")
+            else pd.CategoricalDtype(list(CONFLICT_TYPES) if c == "type" else [])
+            if c in TEXT_CATEGORIES
             else object
         )
         data[c] = pd.Series([], dtype=dtype)
@@ -821,10 +855,12 @@ def _frame(
     cols, geoms, missing = _table(kept, crs, threads)
     kept.clear()
     units = _district_names(ctx, districts_field)
-    cols["district"] = (
+    names = (
         np.full(len(geoms), None, dtype=object) if units is None else _largest_share(geoms, *units)
     )
-    missing.add("district")
+    codes, categories = _categories(names)
+    cols["district"] = pd.Categorical.from_codes(codes, categories=categories)
+    del names, codes
     data: dict[str, pd.Series] = {}
     for c in COLUMNS:  # one column at a time, each array freed once pandas holds it
         v = cols.pop(c)
@@ -892,7 +928,11 @@ def find_conflicts(
         area). ``attrs`` holds ``slivers_dropped`` (``{"count", "area_m2"}``) and
         ``boundary_area_m2``. Corridor strips follow the schema's rule
         (:func:`fiveplans.schema.corridor_strips`): the code table's ``corridor_width_m``,
-        overridden per line by a ``corridor_width_m`` column.
+        overridden per line by a ``corridor_width_m`` column. The repeated text columns
+        (:data:`TEXT_CATEGORIES`: type, plans, legends, codes, uses, district) are pandas
+        categoricals — compared, grouped and written as text, one byte per row instead of an
+        8-byte pointer — with missing values as ``NaN``; ``conflict_id`` and the source ids
+        stay text.
 
     Warns
     -----

@@ -379,7 +379,13 @@ def write_outputs(
         # misses nothing); it is waited for before the report starts Chromium, so the worker
         # and Chromium never hold memory at once. The worker's warnings are raised here.
         workbook = start_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
+    report = None
     try:
+        if not workbook.running:
+            # the workbook is written already (small pilot): Chromium prints the report on the
+            # other core while this process writes the GeoPackages and the map
+            with diagnostics.capture("report"):
+                report = start_report(pilot, analysis, content, folder, tables=tables)
         with diagnostics.capture("write"):
             write_integrated(pilot, folder / "integrated.gpkg")
             write_results(analysis, folder / "results.gpkg")
@@ -387,11 +393,14 @@ def write_outputs(
             write_map(pilot, analysis, folder)
     except BaseException:
         workbook.cancel()
+        if report is not None:
+            report.cancel()
         raise
     with diagnostics.capture("write"):
         workbook.result()
-    with diagnostics.capture("report"):
-        report = start_report(pilot, analysis, content, folder, tables=tables)
+    if report is None:
+        with diagnostics.capture("report"):
+            report = start_report(pilot, analysis, content, folder, tables=tables)
     with diagnostics.capture("report"):
         report.finish()
     write_summary(

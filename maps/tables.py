@@ -1756,6 +1756,11 @@ class PendingWorkbook:
         self.path = path
         self._job = job
 
+    @property
+    def running(self) -> bool:
+        """Whether a worker process is still to be waited for (False: written already)."""
+        return self._job is not None
+
     def result(self) -> Path:
         """Wait for the workbook; re-raise the writer's warnings and errors here."""
         if self._job is None:

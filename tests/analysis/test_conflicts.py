@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -119,7 +120,8 @@ def test_plan_mismatch_both_directions(result: gpd.GeoDataFrame) -> None:
     for plan in ("cluster", "urban"):
         row = pm.loc[("land_use", "L2", plan)]
         assert row["area_m2"] == pytest.approx(250_000 - 20_000)
-        assert row["source_b"] is None and row["legend_b"] is None
+        # nothing there in the other plan: missing (None in object columns, NaN in categoricals)
+        assert row["source_b"] is None and pd.isna(row["legend_b"])
 
 
 def test_use_mismatch_names_both_uses(result: gpd.GeoDataFrame) -> None:
@@ -707,3 +709,19 @@ def test_whole_call_shares_protected_pieces_with_plan_mismatch() -> None:
         g is pm.get((a, b)) for a, b, g in zip(fc.source_a, fc.source_b, fc.geometry, strict=True)
     ]
     assert all(same)
+
+
+def test_repeated_text_is_held_as_categories(result: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    from fiveplans.analysis.conflicts import TEXT_CATEGORIES
+
+    for c in TEXT_CATEGORIES:
+        assert isinstance(result[c].dtype, pd.CategoricalDtype), c
+    assert list(result["type"].cat.categories) == list(CONFLICT_TYPES)
+    assert result["conflict_id"].map(type).eq(str).all()
+    # read back from a GeoPackage: the same text, missing values missing
+    result.to_file(tmp_path / "c.gpkg", layer="conflicts")
+    back = gpd.read_file(tmp_path / "c.gpkg", layer="conflicts")
+    for c in TEXT_CATEGORIES:
+        want = result[c].astype(object).where(result[c].notna(), None).tolist()
+        got = back[c].astype(object).where(back[c].notna(), None).tolist()
+        assert got == want, c

@@ -377,3 +377,42 @@ def test_a_run_with_the_workbook_in_a_worker(tiny_pilot: Path, tmp_path: Path, m
     patches = gpd.read_file(out / "results.gpkg", layer="conflict_patches")
     ledger = read_ledger(out / "tables.xlsx")
     assert len(ledger) == len(patches) > 0
+
+
+@pytest.mark.parametrize("worker", [False, True])
+def test_the_report_prints_while_the_geopackages_are_written_unless_a_worker_runs(
+    tiny_pilot: Path, tmp_path: Path, monkeypatch, worker: bool
+) -> None:
+    """A workbook written already: the report (Chromium's print) starts before the GeoPackages
+    and the map; a workbook still in its worker process: the report waits for it (the worker
+    and Chromium never hold memory at once)."""
+    import fiveplans.maps.report as report_module
+    import fiveplans.maps.tables as tables_module
+    import fiveplans.outputs as outputs_module
+
+    calls: list[str] = []
+
+    def spy(name: str, func):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(tables_module, "PROCESS_ROWS", 0 if worker else 10**9)
+    monkeypatch.setattr(report_module, "start_report", spy("report", report_module.start_report))
+    monkeypatch.setattr(
+        outputs_module, "write_integrated", spy("gpkg", outputs_module.write_integrated)
+    )
+    monkeypatch.setattr(
+        tables_module.PendingWorkbook,
+        "result",
+        spy("workbook", tables_module.PendingWorkbook.result),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fp.run(tiny_pilot, out=tmp_path / "out")
+    expected = ["gpkg", "workbook", "report"] if worker else ["report", "gpkg", "workbook"]
+    assert calls == expected
+    for name in ("report.html", "results.gpkg", "map.html", "tables.xlsx", "summary.json"):
+        assert (tmp_path / "out" / name).is_file(), name
