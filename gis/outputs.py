@@ -374,33 +374,36 @@ def write_outputs(
     content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
     with diagnostics.capture("write"):
         tables = planner_tables(pilot, analysis, content)
-        # a large workbook is written by a worker process while this one writes the
-        # GeoPackages and the map (which raise no warnings, so the tables' 警告与跳过 sheet
-        # misses nothing); it is waited for before the report starts Chromium, so the worker
-        # and Chromium never hold memory at once. The worker's warnings are raised here.
+        # a large workbook is written by a worker process while this one draws the report
+        # and writes the GeoPackages and the map (none of which raises warnings, so the
+        # tables' 警告与跳过 sheet misses nothing). The worker's warnings are raised here.
         workbook = start_tables_xlsx(tables, folder / "tables.xlsx", ledger=analysis.ledger)
     report = None
     try:
-        if not workbook.running:
-            # the workbook is written already (small pilot): Chromium prints the report on the
-            # other core while this process writes the GeoPackages and the map
-            with diagnostics.capture("report"):
-                report = start_report(pilot, analysis, content, folder, tables=tables)
+        with diagnostics.capture("report"):
+            # Chromium prints on the other core while this process writes the GeoPackages
+            # and the map; with a workbook worker it starts once the worker has ended, so the
+            # two never hold memory at once
+            report = start_report(
+                pilot,
+                analysis,
+                content,
+                folder,
+                tables=tables,
+                print_after=workbook.wait if workbook.running else None,
+            )
         with diagnostics.capture("write"):
             write_integrated(pilot, folder / "integrated.gpkg")
             write_results(analysis, folder / "results.gpkg")
         with diagnostics.capture("map"):
             write_map(pilot, analysis, folder)
     except BaseException:
-        workbook.cancel()
+        workbook.cancel()  # first: a printer waiting for the worker is released
         if report is not None:
             report.cancel()
         raise
     with diagnostics.capture("write"):
         workbook.result()
-    if report is None:
-        with diagnostics.capture("report"):
-            report = start_report(pilot, analysis, content, folder, tables=tables)
     with diagnostics.capture("report"):
         report.finish()
     write_summary(

@@ -32,7 +32,7 @@ import os
 import shutil
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -764,14 +764,22 @@ class PendingReport:
     other core meanwhile. Every warning is raised by :meth:`finish`, in the caller's thread.
     """
 
-    def __init__(self, html: Path, pdf: Path | None, browser: Any = None) -> None:
+    def __init__(
+        self,
+        html: Path,
+        pdf: Path | None,
+        browser: Any = None,
+        *,
+        after: Callable[[], object] | None = None,
+    ) -> None:
         self.html = html
         self.pdf = pdf
         self._browser = browser
+        self._after = after  # waited for, then Chromium started, on the printing thread
         self._error: BaseException | None = None
         self._close_error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        if browser is not None and pdf is not None:
+        if (browser is not None or after is not None) and pdf is not None:
             self._thread = threading.Thread(
                 target=self._print, name="fiveplans-report-pdf", daemon=True
             )
@@ -779,12 +787,19 @@ class PendingReport:
 
     def _print(self) -> None:
         try:
+            if self._browser is None:
+                assert self._after is not None
+                self._after()
+                self._browser = _start_browser()
+                if self._browser is None:
+                    raise RuntimeError("headless Chromium could not be found any more")
             _print_with(self._browser, self.html, self.pdf)  # type: ignore[arg-type]
         except BaseException as exc:  # re-raised (or warned about) by finish()
             self._error = exc
         finally:  # Chromium's shutdown (~0.5 s) is waited for here too, not by the caller
             try:
-                self._browser.close()
+                if self._browser is not None:
+                    self._browser.close()
             except BaseException as exc:  # raised by finish(), as write_report's close was
                 self._close_error = exc
 
@@ -834,24 +849,34 @@ def start_report(
     tables: Sequence[Table] | None = None,
     figures: Sequence[Figure] | None = None,
     pdf: bool = True,
+    print_after: Callable[[], object] | None = None,
 ) -> PendingReport:
     """:func:`write_report`, returning as soon as ``report.html`` is written: Chromium prints
     ``report.pdf`` in the background until :meth:`PendingReport.finish` (or
     :meth:`PendingReport.cancel`), which the caller must call.
 
     Parameters and warnings as :func:`write_report` (a missing browser is reported here, a
-    failed print by :meth:`PendingReport.finish`).
+    failed print by :meth:`PendingReport.finish`), and:
+
+    print_after
+        Called on the printing thread before Chromium starts (e.g. waiting for another
+        worker process to end, so that the two never hold memory at once). Without it
+        Chromium starts at once and boots while the figures are drawn.
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    # Chromium boots (~2 s) while the figures are drawn: the browser runs on the other core
-    browser = _start_browser() if pdf else None
+    if print_after is None:
+        # Chromium boots (~2 s) while the figures are drawn: the browser runs on the other core
+        browser = _start_browser() if pdf else None
+        found = browser is not None
+    else:
+        browser, found = None, pdf and find_browser() is not None
     try:
         text = render_html(pilot, analysis, summary, tables=tables, figures=figures)
         html_path = out / "report.html"
         with atomic_path(html_path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        if pdf and browser is None:
+        if pdf and not found:
             warnings.warn(
                 StageSkipped(
                     "report_pdf",
@@ -862,7 +887,12 @@ def start_report(
                 ),
                 stacklevel=3,
             )
-        pending = PendingReport(html_path, out / "report.pdf" if browser else None, browser)
+        pending = PendingReport(
+            html_path,
+            out / "report.pdf" if found else None,
+            browser,
+            after=print_after if found else None,
+        )
     except BaseException:
         if browser is not None:
             browser.close()

@@ -16,17 +16,21 @@ drop-down, so :func:`fiveplans.analysis.ledger.read_ledger` reads it back.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import multiprocessing
 import os
 import pickle
 import re
+import subprocess
+import sys
+import tempfile
+import threading
 import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1745,14 +1749,106 @@ def _write_in_worker(
     return str(out), [(w.category, str(w.message)) for w in caught]
 
 
+# The worker is a fresh interpreter started on this module, not a multiprocessing child: a
+# spawned child re-imports the caller's ``__main__``, so a planner's script without an
+# ``if __name__ == "__main__":`` guard would run a second time in it (its whole run).
+_WORKER_CODE = (
+    "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+    "from fiveplans.maps.tables import _worker_main; _worker_main()"
+)
+
+
+def _worker_main() -> None:
+    """The worker's side: the pickled ``(tables, path, ledger)`` on stdin; the pickled
+    ``("ok", warnings)`` or ``("error", exception)`` on stdout."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write to the answer's channel
+    try:
+        args = pickle.load(stdin)
+    except Exception as exc:  # the tables did not arrive whole: the caller writes them itself
+        answer: tuple[str, Any] = ("unreadable", repr(exc))
+    else:
+        try:
+            answer = ("ok", _write_in_worker(*args)[1])
+        except Exception as exc:
+            answer = ("error", exc)
+    try:
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception that does not pickle: its text
+        data = pickle.dumps(("error", RuntimeError(f"tables.xlsx worker: {answer[1]!r}")))
+    stdout.write(data)
+    stdout.flush()
+
+
+class _Worker:
+    """A worker process writing one workbook, and the thread feeding it the tables."""
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+        self.error: BaseException | None = None
+        # the worker's messages (read when it gives no answer); closed by answer() or stop()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE, json.dumps([p for p in sys.path if p])],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+            )
+        except BaseException:
+            self._stderr.close()
+            raise
+        # the tables are pickled into the pipe on a thread: this process goes on meanwhile
+        self._feeder = threading.Thread(target=self._feed, name="tables-xlsx-feed", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            pickle.dump(self.args, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # unpicklable tables, or the worker gone
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+    def answer(self) -> tuple[str, Any] | None:
+        """The worker's answer, or ``None`` when it gave none (it could not start or died)."""
+        stdout = self.proc.stdout
+        assert stdout is not None
+        data = stdout.read()
+        stdout.close()
+        self.proc.wait()
+        self._feeder.join()
+        self._stderr.seek(0)
+        err = self._stderr.read().decode("utf-8", "replace").strip()
+        self._stderr.close()
+        if self.error is not None:
+            log.info("tables.xlsx: the worker was not given the tables (%s)", self.error)
+            return None
+        try:
+            return pickle.loads(data)
+        except Exception:
+            log.info(
+                "tables.xlsx worker gave no answer (exit %s): %s", self.proc.returncode, err[-2000:]
+            )
+            return None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.proc.wait()
+        self._feeder.join()
+        for f in (self.proc.stdout, self._stderr):
+            if f is not None:
+                f.close()
+
+
 class PendingWorkbook:
     """A ``tables.xlsx`` being written (see :func:`start_tables_xlsx`)."""
 
-    def __init__(
-        self,
-        path: Path,
-        job: tuple[Future[Any], ProcessPoolExecutor, tuple[Any, ...]] | None = None,
-    ) -> None:
+    def __init__(self, path: Path, job: _Worker | None = None) -> None:
         self.path = path
         self._job = job
 
@@ -1761,33 +1857,37 @@ class PendingWorkbook:
         """Whether a worker process is still to be waited for (False: written already)."""
         return self._job is not None
 
+    def wait(self) -> None:
+        """Wait until the worker process has ended (from any thread; :meth:`result` gives its
+        answer and is still to be called)."""
+        job = self._job
+        if job is not None:
+            job.proc.wait()
+
     def result(self) -> Path:
         """Wait for the workbook; re-raise the writer's warnings and errors here."""
         if self._job is None:
             return self.path
-        future, pool, args = self._job
-        self._job = None
-        try:
-            _, caught = future.result()
-        except (BrokenProcessPool, pickle.PicklingError, AttributeError, TypeError) as exc:
-            # the worker could not start or receive the tables: write them here
-            log.info("tables.xlsx written in this process (worker failed: %s)", exc)
-            write_tables_xlsx(args[0], args[1], ledger=args[2])
-            caught = []
-        finally:
-            pool.shutdown(wait=True)
-        for category, message in caught:
+        job, self._job = self._job, None
+        answer = job.answer()
+        if answer is None or answer[0] == "unreadable":
+            # the worker could not start, receive the tables or finish: write them here
+            log.info("tables.xlsx written in this process (worker: %s)", answer)
+            write_tables_xlsx(job.args[0], job.args[1], ledger=job.args[2])
+            return self.path
+        kind, value = answer
+        if kind == "error":
+            raise value
+        for category, message in value:
             warnings.warn(message, category, stacklevel=2)
         return self.path
 
     def cancel(self) -> None:
-        """Stop waiting (the run failed): the worker finishes or is dropped; the workbook is
-        written atomically, so no half-written file is left either way."""
+        """Stop waiting (the run failed): the worker is stopped; the workbook is written
+        atomically, so no half-written file is left either way."""
         if self._job is not None:
-            future, pool, _ = self._job
-            self._job = None
-            future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            job, self._job = self._job, None
+            job.stop()
 
 
 def start_tables_xlsx(
@@ -1805,8 +1905,9 @@ def start_tables_xlsx(
         As :func:`write_tables_xlsx`.
     process
         Write in a worker process (``True``), in this one (``False``), or by size (``None``:
-        more than :data:`PROCESS_ROWS` rows). A daemonic process (a Dask worker, say), which
-        may not start children, always writes here.
+        more than :data:`PROCESS_ROWS` rows). A daemonic process (a Dask worker, say) always
+        writes here. The worker is a fresh interpreter that imports only this package (never
+        the caller's script); when it cannot start or dies, the workbook is written here.
 
     Returns
     -------
@@ -1817,12 +1918,10 @@ def start_tables_xlsx(
     rows = sum(len(t.rows) for t in tables) + (0 if ledger is None else len(ledger))
     if process is None:
         process = rows > PROCESS_ROWS
-    if process and not multiprocessing.current_process().daemon:
+    if process and sys.executable and not multiprocessing.current_process().daemon:
         try:
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            args = (tables, str(path), ledger)
-            return PendingWorkbook(Path(path), (pool.submit(_write_in_worker, *args), pool, args))
-        except (OSError, RuntimeError) as exc:
+            return PendingWorkbook(Path(path), _Worker((tables, str(path), ledger)))
+        except OSError as exc:
             log.info("tables.xlsx written in this process (no worker: %s)", exc)
     write_tables_xlsx(tables, path, ledger=ledger)
     return PendingWorkbook(Path(path))

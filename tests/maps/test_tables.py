@@ -352,6 +352,59 @@ def test_a_worker_process_writes_the_same_workbook(run, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp*"))  # nothing half-written left
 
 
+def test_a_worker_that_dies_leaves_the_workbook_to_this_process(
+    run, tmp_path: Path, monkeypatch
+) -> None:
+    """A worker that gives no answer (killed, out of memory, no interpreter): the workbook is
+    written here, whole; a writer's error in the worker is raised here."""
+    import zipfile
+
+    import fiveplans.maps.tables as tables_module
+
+    _, analysis, _, tables, path = run
+    monkeypatch.setattr(tables_module, "_WORKER_CODE", "import os; os._exit(9)")
+    pending = tables_module.start_tables_xlsx(
+        tables, tmp_path / "here.xlsx", ledger=analysis.ledger, process=True
+    )
+    assert pending._job is not None
+    assert pending.result() == tmp_path / "here.xlsx"
+    with zipfile.ZipFile(path) as a, zipfile.ZipFile(tmp_path / "here.xlsx") as b:
+        assert a.read("xl/workbook.xml") == b.read("xl/workbook.xml")
+    monkeypatch.undo()
+    taken = tmp_path / "taken.xlsx"  # a folder of that name: the workbook cannot be written
+    taken.mkdir()
+    with pytest.raises(Exception) as inline:
+        tables_module.write_tables_xlsx(tables, taken, ledger=analysis.ledger)
+    pending = tables_module.start_tables_xlsx(tables, taken, ledger=analysis.ledger, process=True)
+    with pytest.raises(type(inline.value)):
+        pending.result()
+
+
+def test_a_script_without_a_main_guard_runs_once(tiny_pilot: Path, tmp_path: Path) -> None:
+    """The workbook's worker never imports the caller's script: a planner's script calling
+    ``fp.run`` at top level (no ``if __name__ == "__main__":``) runs once, not twice."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plan.py"
+    script.write_text(
+        "import os, warnings\n"
+        "import fiveplans as fp\n"
+        "import fiveplans.maps.tables as t\n"
+        "t.PROCESS_ROWS = 0  # the worker, as in a county-size run\n"
+        "print('body', os.getpid(), flush=True)\n"
+        "warnings.simplefilter('ignore')\n"
+        f"fp.run({str(tiny_pilot)!r}, out={str(tmp_path / 'out')!r})\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("body") == 1, done.stdout
+    assert (tmp_path / "out" / "tables.xlsx").is_file()
+
+
 def test_a_small_workbook_is_written_in_this_process(run, tmp_path: Path) -> None:
     from fiveplans.maps.tables import start_tables_xlsx
 
@@ -380,39 +433,54 @@ def test_a_run_with_the_workbook_in_a_worker(tiny_pilot: Path, tmp_path: Path, m
 
 
 @pytest.mark.parametrize("worker", [False, True])
-def test_the_report_prints_while_the_geopackages_are_written_unless_a_worker_runs(
+def test_the_report_is_drawn_while_the_workbook_is_written_and_printed_after_it(
     tiny_pilot: Path, tmp_path: Path, monkeypatch, worker: bool
 ) -> None:
-    """A workbook written already: the report (Chromium's print) starts before the GeoPackages
-    and the map; a workbook still in its worker process: the report waits for it (the worker
-    and Chromium never hold memory at once)."""
+    """The report is drawn first (while a workbook worker runs), Chromium prints while the
+    GeoPackages and the map are written; with a workbook worker Chromium starts only once the
+    worker has ended (the two never hold memory at once)."""
     import fiveplans.maps.report as report_module
     import fiveplans.maps.tables as tables_module
     import fiveplans.outputs as outputs_module
 
     calls: list[str] = []
+    workbooks: list = []
 
     def spy(name: str, func):
         def wrapper(*args, **kwargs):
             calls.append(name)
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if name == "start_tables_xlsx":
+                workbooks.append(out)
+            return out
 
         return wrapper
 
+    def browser():
+        job = workbooks[0]._job
+        calls.append("chromium" if job is None or job.proc.poll() is not None else "too early")
+        return start_browser()
+
+    start_browser = report_module._start_browser
     monkeypatch.setattr(tables_module, "PROCESS_ROWS", 0 if worker else 10**9)
-    monkeypatch.setattr(report_module, "start_report", spy("report", report_module.start_report))
-    monkeypatch.setattr(
-        outputs_module, "write_integrated", spy("gpkg", outputs_module.write_integrated)
-    )
-    monkeypatch.setattr(
-        tables_module.PendingWorkbook,
-        "result",
-        spy("workbook", tables_module.PendingWorkbook.result),
-    )
+    for module, name in (
+        (tables_module, "start_tables_xlsx"),
+        (report_module, "start_report"),
+        (outputs_module, "write_integrated"),
+    ):
+        monkeypatch.setattr(module, name, spy(name, getattr(module, name)))
+    monkeypatch.setattr(report_module, "_start_browser", browser)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fp.run(tiny_pilot, out=tmp_path / "out")
-    expected = ["gpkg", "workbook", "report"] if worker else ["report", "gpkg", "workbook"]
-    assert calls == expected
+    assert workbooks[0].running is False  # answered
+    assert calls[:3] == ["start_tables_xlsx", "start_report", "write_integrated"] or calls[:4] == [
+        "start_tables_xlsx",
+        "start_report",
+        "chromium",
+        "write_integrated",
+    ]
+    if report_module.find_browser() is not None:
+        assert calls.count("chromium") == 1 and "too early" not in calls
     for name in ("report.html", "results.gpkg", "map.html", "tables.xlsx", "summary.json"):
         assert (tmp_path / "out" / name).is_file(), name
