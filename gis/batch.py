@@ -138,6 +138,22 @@ def _expected_outputs(summary: dict[str, Any]) -> tuple[str, ...]:
     return CORE_OUTPUTS + tuple(n for n in REPORT_OUTPUTS if n not in declared)
 
 
+def _interrupted_row(task: Any, config: Any, outdir: Path, started: float) -> BatchRow:
+    """The row of a pilot the batch had not heard back from when it was stopped: finished
+    when its complete outputs were moved into place during this batch (the stop came between
+    the move and the worker's answer), else interrupted."""
+    fresh, _, summary = check_resume(config, outdir)
+    try:
+        written = (outdir / "summary.json").stat().st_mtime
+    except OSError:
+        written = float("-inf")
+    if fresh and written >= started:
+        return BatchRow(task.path, config.id, config.name, "ok", f"→ {outdir}", summary)
+    return BatchRow(
+        task.path, config.id, config.name, "interrupted", "中断 interrupted: rerun with --resume"
+    )
+
+
 def check_resume(config: Any, outdir: Path) -> tuple[bool, str, dict[str, Any]]:
     """Whether a pilot's outputs are complete and were made from the same config and inputs.
 
@@ -681,6 +697,7 @@ def run_batch(
                 log.info("%s: rerun: %s", c.id, reason)
             tasks.append(_Task(i, paths[i], str(out), verbose=progress and jobs == 1))
         labels = [configs[i].id if i in configs else Path(p).stem for i, p in enumerate(paths)]
+        started = time.time()
         bars = _Progress(labels, len(tasks), show=progress)
         try:
             with _signals_raise():
@@ -697,9 +714,7 @@ def run_batch(
             for t in tasks:
                 if t.index not in rows:
                     c = configs[t.index]
-                    rows[t.index] = BatchRow(
-                        t.path, c.id, c.name, "interrupted", "中断 interrupted: rerun with --resume"
-                    )
+                    rows[t.index] = _interrupted_row(t, c, out / c.id, started)
             result = BatchResult([rows[i] for i in range(len(paths))], out)
             _write_outputs(result)
             raise

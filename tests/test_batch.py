@@ -243,6 +243,40 @@ def test_a_signal_while_a_pilot_starts_stops_the_batch(tmp_path: Path, monkeypat
     assert not (out / "p2").exists()
 
 
+def test_a_signal_after_a_pilot_is_written_counts_it_finished(tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM landing after a pilot's outputs were moved into place but before its worker's
+    answer reached the batch (CI hit this race with --jobs 2): the pilot is finished (完成) in
+    index.html, not interrupted; the pilots not run are interrupted."""
+    import fiveplans.batch as batch_module
+    from fiveplans.batch import BatchInterrupted
+
+    pilots = [_pilot(tmp_path / f"p{i}", f"p{i}", dx=2000 * i) for i in range(3)]
+    out = tmp_path / "out"
+    real = batch_module._run_one
+
+    def run_one(task, *args, **kwargs):
+        real(task, *args, **kwargs)  # written and moved into place; the answer is lost
+        raise BatchInterrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(batch_module, "_run_one", run_one)
+    with pytest.raises(BatchInterrupted, match="--resume"):
+        run_batch(pilots, out=out)
+    status = {cells[0]: cells[2] for _, cells in _index(out).rows}
+    assert status["p0"].startswith("完成")
+    assert status["p1"].startswith("中断") and status["p2"].startswith("中断")
+    # a complete output of an earlier batch is not taken for this batch's work
+
+    def stopped(task, *args, **kwargs):
+        raise BatchInterrupted(signal.SIGTERM)
+
+    os.utime(out / "p0" / "summary.json", (1e9, 1e9))
+    monkeypatch.setattr(batch_module, "_run_one", stopped)
+    with pytest.raises(BatchInterrupted):
+        run_batch(pilots, out=out)
+    status = {cells[0]: cells[2] for _, cells in _index(out).rows}
+    assert status["p0"].startswith("中断")
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_resume_after_sigterm(tmp_path: Path, jobs: int) -> None:
     pilots = [_pilot(tmp_path / f"p{i}", f"p{i}", dx=2000 * i) for i in range(6)]
