@@ -1780,6 +1780,13 @@ def _worker_main() -> None:
     stdout.flush()
 
 
+def _python_executable() -> bool:
+    """Whether ``sys.executable`` is a Python interpreter the worker can be started with (not
+    an application embedding Python, such as QGIS, whose executable would open its window)."""
+    name = re.split(r"[\\/]", sys.executable or "")[-1].lower()  # either separator
+    return re.fullmatch(r"python(w)?(\d+(\.\d+)?)?(\.exe)?", name) is not None
+
+
 class _Worker:
     """A worker process writing one workbook, and the thread feeding it the tables."""
 
@@ -1905,7 +1912,8 @@ def start_tables_xlsx(
         As :func:`write_tables_xlsx`.
     process
         Write in a worker process (``True``), in this one (``False``), or by size (``None``:
-        more than :data:`PROCESS_ROWS` rows). A daemonic process (a Dask worker, say) always
+        more than :data:`PROCESS_ROWS` rows). A daemonic process (a Dask worker, say), or
+        Python embedded in an application (QGIS, say: no interpreter to start), always
         writes here. The worker is a fresh interpreter that imports only this package (never
         the caller's script); when it cannot start or dies, the workbook is written here.
 
@@ -1918,7 +1926,7 @@ def start_tables_xlsx(
     rows = sum(len(t.rows) for t in tables) + (0 if ledger is None else len(ledger))
     if process is None:
         process = rows > PROCESS_ROWS
-    if process and sys.executable and not multiprocessing.current_process().daemon:
+    if process and _python_executable() and not multiprocessing.current_process().daemon:
         try:
             return PendingWorkbook(Path(path), _Worker((tables, str(path), ledger)))
         except OSError as exc:

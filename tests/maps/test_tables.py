@@ -380,6 +380,28 @@ def test_a_worker_that_dies_leaves_the_workbook_to_this_process(
         pending.result()
 
 
+@pytest.mark.parametrize(
+    ("executable", "worker"),
+    [
+        ("/usr/bin/python3", True),
+        ("/opt/venv/bin/python3.11", True),
+        ("C:\\Python311\\pythonw.exe", True),
+        ("/usr/bin/qgis", False),
+        ("C:\\OSGeo4W\\bin\\qgis-bin.exe", False),
+        ("", False),
+    ],
+)
+def test_the_worker_needs_a_python_interpreter(executable: str, worker: bool, monkeypatch) -> None:
+    """Python embedded in an application (QGIS's console) has no interpreter to start the
+    worker with: the workbook is then written in the run's own process."""
+    import sys
+
+    import fiveplans.maps.tables as tables_module
+
+    monkeypatch.setattr(sys, "executable", executable)
+    assert tables_module._python_executable() is worker
+
+
 def test_a_script_without_a_main_guard_runs_once(tiny_pilot: Path, tmp_path: Path) -> None:
     """The workbook's worker never imports the caller's script: a planner's script calling
     ``fp.run`` at top level (no ``if __name__ == "__main__":``) runs once, not twice."""
