@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,9 +369,12 @@ def write_outputs(
     (:func:`fiveplans.maps.tables.planner_tables`) and the same summary content, so every figure
     agrees; ``summary.json`` comes last so that it records every warning the writing raised too.
     """
-    from fiveplans.maps.report import start_report
+    from fiveplans.maps.report import find_browser, no_browser_skip, start_report
     from fiveplans.maps.tables import planner_tables, start_tables_xlsx
 
+    if find_browser() is None:  # known now: the 警告与跳过 tables of the report and the
+        with diagnostics.capture("report"):  # workbook list it too
+            warnings.warn(no_browser_skip(), stacklevel=2)
     content = summary(pilot, analysis, diagnostics=diagnostics, run=run)
     with diagnostics.capture("write"):
         tables = planner_tables(pilot, analysis, content)

@@ -676,6 +676,16 @@ def render_html(
 # pdf
 
 
+def no_browser_skip() -> StageSkipped:
+    """The skipped stage a report without a headless browser reports (``report_pdf``)."""
+    return StageSkipped(
+        "report_pdf",
+        "未找到无头浏览器，未生成 report.pdf（report.html 已生成）— no headless Chromium, so "
+        "report.pdf was not written (report.html was).",
+        f"install Chromium (scripts/install-system-deps.sh chromium) or set {BROWSER_ENV}",
+    )
+
+
 def find_browser() -> str | None:
     """The Chromium/Chrome executable (``$FIVEPLANS_CHROMIUM``, else the first on ``PATH``), as
     :func:`fiveplans.maps.browser.find_chromium` finds it for the map tests."""
@@ -877,16 +887,7 @@ def start_report(
         with atomic_path(html_path) as tmp:
             tmp.write_text(text, encoding="utf-8")
         if pdf and not found:
-            warnings.warn(
-                StageSkipped(
-                    "report_pdf",
-                    "未找到无头浏览器，未生成 report.pdf（report.html 已生成）— no headless "
-                    "Chromium, so report.pdf was not written (report.html was).",
-                    "install Chromium (scripts/install-system-deps.sh chromium) or set "
-                    f"{BROWSER_ENV}",
-                ),
-                stacklevel=3,
-            )
+            warnings.warn(no_browser_skip(), stacklevel=3)
         pending = PendingReport(
             html_path,
             out / "report.pdf" if found else None,

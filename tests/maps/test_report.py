@@ -425,3 +425,27 @@ def test_a_reduced_pilot_says_what_was_not_computed(tiny_pilot: Path, tmp_path: 
     assert {"conflict_types", "largest_conflicts", "ledger_status", "warnings"} <= set(tables)
     overview = planner_tables(pilot, None, summary(pilot, None))
     assert [t.key for t in overview][:2] == ["overview", "layers"]
+
+
+def test_a_run_without_a_browser_lists_the_skipped_pdf_everywhere(
+    tiny_pilot: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """No headless browser: the run finishes without report.pdf, and the skip is in
+    summary.json and in the 警告与跳过 tables of the report and of tables.xlsx alike."""
+    monkeypatch.setenv(BROWSER_ENV, str(tmp_path / "no-such-browser"))
+    monkeypatch.setenv("PATH", str(Path(shutil.which("python") or "/usr/bin/python").parent))
+    assert find_browser() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = fp.run(tiny_pilot, out=tmp_path / "out")
+    assert not (out / "report.pdf").exists() and (out / "report.html").is_file()
+    summ = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert "report_pdf" in summ["skipped"]
+    assert sum("report.pdf" in w for w in summ["warnings"]) == 1  # recorded once
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "report_pdf" in html and "未找到无头浏览器" in html
+    wb = load_workbook(out / "tables.xlsx", read_only=True)
+    sheet = next(ws for ws in wb.worksheets if "警告" in ws.title)
+    cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    wb.close()
+    assert any("report_pdf" in c for c in cells)
