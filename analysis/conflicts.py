@@ -107,16 +107,10 @@ COLUMNS = [
 """Columns of the conflicts table, in order (then ``geometry``)."""
 _HASH_CHARS = 12
 _ID_CHUNK = 16_384
+_PAIRED_CATEGORIES = ("plan", "legend", "code", "use")  # ``<name>_a`` and ``<name>_b``
 TEXT_CATEGORIES = (
     "type",
-    "plan_a",
-    "plan_b",
-    "legend_a",
-    "legend_b",
-    "code_a",
-    "code_b",
-    "use_a",
-    "use_b",
+    *(f"{name}_{side}" for name in _PAIRED_CATEGORIES for side in "ab"),
     "district",
 )
 """Columns of the conflicts table held as pandas categoricals: a few distinct values repeated on
@@ -540,24 +534,13 @@ def _table(
         "area_m2": area,
     }
     del h, t
-    missing: set[str] = set()
-    for name, values in (
-        ("plan", keys.plan),
-        ("source", keys.sid),
-        ("legend", keys.legend),
-        ("code", keys.code),
-        ("use", keys.use),
-    ):
-        if f"{name}_a" in TEXT_CATEGORIES:
-            codes, categories = _categories(values)
-            for side, f in (("a", fa), ("b", fb)):
-                cols[f"{name}_{side}"] = pd.Categorical.from_codes(codes[f], categories=categories)
-            continue
-        cols[f"{name}_a"] = values[fa]
-        cols[f"{name}_b"] = values[fb]
-        none = pd.isna(values)
-        if none.any():
-            missing.update(c for c, f in ((f"{name}_a", fa), (f"{name}_b", fb)) if none[f].any())
+    for name in _PAIRED_CATEGORIES:
+        codes, categories = _categories(getattr(keys, name))
+        for side, f in (("a", fa), ("b", fb)):
+            cols[f"{name}_{side}"] = pd.Categorical.from_codes(codes[f], categories=categories)
+    cols["source_a"], cols["source_b"] = keys.sid[fa], keys.sid[fb]
+    none = pd.isna(keys.sid)
+    missing = {c for c, f in (("source_a", fa), ("source_b", fb)) if none[f].any()}
     cols["area_ha"] = area / 1e4
     cols["area_mu"] = area / overlay.M2_PER_MU
     del fa, fb, keys
@@ -622,13 +605,11 @@ def _largest_share(pieces: np.ndarray, units: np.ndarray, names: np.ndarray) -> 
 def _empty(crs: pyproj.CRS) -> gpd.GeoDataFrame:
     data: dict[str, pd.Series] = {}
     for c in COLUMNS:
-        dtype = (
-            "float64"
-            if c in ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat")
-            else pd.CategoricalDtype(list(CONFLICT_TYPES) if c == "type" else [])
-            if c in TEXT_CATEGORIES
-            else object
-        )
+        dtype: object = object
+        if c in ("area_m2", "area_ha", "area_mu", "ellipsoidal_area_m2", "lon", "lat"):
+            dtype = "float64"
+        elif c in TEXT_CATEGORIES:
+            dtype = pd.CategoricalDtype(list(CONFLICT_TYPES) if c == "type" else [])
         data[c] = pd.Series([], dtype=dtype)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 

@@ -142,13 +142,14 @@ def _interrupted_row(task: Any, config: Any, outdir: Path, started: float) -> Ba
     """The row of a pilot the batch had not heard back from when it was stopped: finished
     when its complete outputs were moved into place during this batch (the stop came between
     the move and the worker's answer), else interrupted."""
-    fresh, _, summary = check_resume(config, outdir)
     try:
         written = (outdir / "summary.json").stat().st_mtime
     except OSError:
         written = float("-inf")
-    if fresh and written >= started:
-        return BatchRow(task.path, config.id, config.name, "ok", f"→ {outdir}", summary)
+    if written >= started:  # only then the inputs are hashed: the batch is stopping
+        fresh, _, summary = check_resume(config, outdir)
+        if fresh:
+            return BatchRow(task.path, config.id, config.name, "ok", f"→ {outdir}", summary)
     return BatchRow(
         task.path, config.id, config.name, "interrupted", "中断 interrupted: rerun with --resume"
     )

@@ -1739,16 +1739,6 @@ process (:func:`start_tables_xlsx`): building the sheets' XML is pure Python, so
 process is the only way to use a second core while the run draws the report's maps."""
 
 
-def _write_in_worker(
-    tables: list[Table], path: str, ledger: pd.DataFrame | None
-) -> tuple[str, list[tuple[type[Warning], str]]]:
-    """:func:`write_tables_xlsx` in a worker process; the warnings it raised, to re-raise."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = write_tables_xlsx(tables, path, ledger=ledger)
-    return str(out), [(w.category, str(w.message)) for w in caught]
-
-
 # The worker is a fresh interpreter started on this module, not a multiprocessing child: a
 # spawned child re-imports the caller's ``__main__``, so a planner's script without an
 # ``if __name__ == "__main__":`` guard would run a second time in it (its whole run).
@@ -1768,8 +1758,11 @@ def _worker_main() -> None:
     except Exception as exc:  # the tables did not arrive whole: the caller writes them itself
         answer: tuple[str, Any] = ("unreadable", repr(exc))
     else:
-        try:
-            answer = ("ok", _write_in_worker(*args)[1])
+        try:  # the warnings it raises go back to the run, to be raised there
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                write_tables_xlsx(args[0], args[1], ledger=args[2])
+            answer = ("ok", [(w.category, str(w.message)) for w in caught])
         except Exception as exc:
             answer = ("error", exc)
     try:
