@@ -9,7 +9,9 @@ construction of both plans plus both plan-mismatch differences, ``bench_conflict
 with a peak resident memory of at most 1.5 GB.
 
 The run is timed as a subprocess (``python -m fiveplans.cli run``); its peak resident memory
-is the child's ``ru_maxrss`` from ``os.wait4``. The peer runs in its own subprocess on the
+is the high-water mark ``VmHWM`` of its own process, sampled from ``/proc`` (not ``ru_maxrss``:
+Linux carries the parent's high-water mark over the fork into the child's, so a benchmark driver
+that had grown — ``python -m benchmarks`` after the network benchmark — showed 1,884 MB). The peer runs in its own subprocess on the
 layers in memory (best of two, as in ``bench_conflicts``). The pilot's files are generated once
 into ``$FIVEPLANS_BENCH_DIR`` (default: a ``fiveplans-bench`` folder in the temp directory) and
 reused. The run is timed as a first run into an empty folder (the goal; best of two, as the peer)
@@ -84,9 +86,20 @@ def make_pilot(folder: Path | None = None) -> Path:
     return pilot
 
 
+def _own_hwm(pid: int) -> float:
+    """The process's resident high-water mark (MB; 0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            line = next(x for x in fh if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0.0
+    return int(line.split()[1]) / 1024.0  # kB
+
+
 def _tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
     """Sample the proportional set size of ``pid`` and all its descendants (the tables
-    worker, Chromium) every 100 ms; the largest sum into ``peak[0]`` (MB)."""
+    worker, Chromium) every 100 ms; the largest sum into ``peak[0]`` (MB), and ``pid``'s own
+    resident high-water mark into ``peak[1]`` (MB)."""
     import psutil
 
     try:
@@ -105,6 +118,7 @@ def _tree_pss(pid: int, stop: threading.Event, peak: list[float]) -> None:
             except psutil.Error:
                 continue
         peak[0] = max(peak[0], total / 2**20)
+        peak[1] = max(peak[1], _own_hwm(pid))
         stop.wait(0.1)
 
 
@@ -117,7 +131,7 @@ def time_run(pilot: Path, out: Path) -> tuple[float, float, int, float, float]:
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        stop, tree = threading.Event(), [0.0]
+        stop, tree = threading.Event(), [0.0, 0.0]
         sampler = threading.Thread(target=_tree_pss, args=(proc.pid, stop, tree), daemon=True)
         sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -129,8 +143,7 @@ def time_run(pilot: Path, out: Path) -> tuple[float, float, int, float, float]:
             err.seek(0)
             print(err.read().decode("utf-8", "replace")[-2000:], file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
-    # ru_maxrss is in KiB on Linux
-    return elapsed, usage.ru_maxrss / 1024.0, code, cpu, tree[0]
+    return elapsed, tree[1], code, cpu, tree[0]
 
 
 def profile(top: int = 30) -> None:
